@@ -7,3 +7,4 @@ export * from "./json";
 export * from "./ring";
 export * from "./resample";
 export * from "./vad";
+export * from "./call";

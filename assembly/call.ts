@@ -1,0 +1,364 @@
+// One call's DSP state and the whole-frame kernels the bridge calls once per message:
+//   Twilio `media` message bytes  -> model `input_audio_buffer.append` message bytes (+ VAD flags)
+//   model `response.output_audio.delta` bytes -> 8 kHz mu-law in the call's outbound ring
+//   outbound ring -> one ready-to-send Twilio `media` message (20 ms)
+// The TypeScript side only copies message bytes into IN_MSG and sends the bytes we write; it never
+// sees a sample. All buffers are allocated at call start (call_new) or module start, so memory
+// never grows while a call is running.
+
+import { json_find_string, json_last_len } from "./json";
+import { b64_decode, b64_encode } from "./base64";
+import { ulaw_decode_block, ulaw_encode_block } from "./g711";
+import { resampler_new, resampler_free, resampler_process, resampler_reset } from "./resample";
+import { vad_new, vad_free, vad_process, vad_reset } from "./vad";
+import { ring_new, ring_free, ring_write, ring_read, ring_available, ring_space, ring_clear } from "./ring";
+
+// ---- limits ---------------------------------------------------------------------------------
+
+/** Largest message the bridge copies into WASM in one piece (bigger deltas take the chunked path). */
+export const IN_MSG_CAP: i32 = 512 * 1024;
+/** A timestamp gap is filled with at most this much silence per media message (1 s). */
+const MAX_GAP_BYTES: i32 = 8000;
+/** Largest inbound payload accepted per media message (mu-law bytes; Twilio sends 160). */
+const MAX_PAYLOAD_BYTES: i32 = 8000;
+const MAX_IN_BYTES: i32 = MAX_GAP_BYTES + MAX_PAYLOAD_BYTES;
+/** Outbound deltas are decoded in chunks of this many base64 chars (a multiple of 4). */
+const DELTA_CHUNK_CHARS: i32 = 8192;
+const DELTA_CHUNK_BYTES: i32 = DELTA_CHUNK_CHARS / 4 * 3;
+const ID_CAP: i32 = 96;
+const PREFIX_CAP: i32 = 192;
+export const FRAME_BYTES: i32 = 160;
+
+// ---- modes and result codes ------------------------------------------------------------------
+
+/** Model audio format: 24 kHz PCM16 (resampled) or 8 kHz mu-law passthrough. */
+export const MODE_PCM24: i32 = 0;
+export const MODE_PCMU: i32 = 1;
+
+export const ERR_NOT_MEDIA: i32 = -1;   // not a media/delta message: handle as a control event
+export const ERR_NEEDS_PARSE: i32 = -2; // fields missing or escaped: use the JSON.parse path
+export const ERR_BASE64: i32 = -3;      // payload is not valid base64
+export const ERR_TOO_LARGE: i32 = -4;   // payload larger than the kernel accepts
+export const DELTA_DROPPED: i32 = -6;   // delta of an item cut by barge-in: ignored
+/** Set in call_outbound_delta's result when the delta starts a new item (see call_item_ptr). */
+export const DELTA_NEW_ITEM: i32 = 1 << 30;
+
+// ---- per-thread scratch (single-threaded: one message in flight at a time) -----------------------
+
+const IN_MSG: usize = heap.alloc(<usize>IN_MSG_CAP);
+const OUT_MSG_CAP: i32 = 64 + (MAX_IN_BYTES * 3 * 2 + 2) / 3 * 4 + 4;
+const OUT_MSG: usize = heap.alloc(<usize>OUT_MSG_CAP);
+const OUT_FRAME: usize = heap.alloc(<usize>(PREFIX_CAP + 256));
+const MULAW_BUF: usize = heap.alloc(<usize>(MAX_IN_BYTES + DELTA_CHUNK_BYTES + 16));
+const PCM8_BUF: usize = heap.alloc(<usize>(MAX_IN_BYTES * 2 + 64));
+const PCM24_BUF: usize = heap.alloc(<usize>(MAX_IN_BYTES * 6 + DELTA_CHUNK_BYTES + 64));
+
+let outLen: i32 = 0;
+let frameBytes: i32 = 0;
+
+function ascii(s: string): usize {
+  return changetype<usize>(String.UTF8.encode(s, false));
+}
+const KEY_EVENT = ascii("event");
+const KEY_PAYLOAD = ascii("payload");
+const KEY_TIMESTAMP = ascii("timestamp");
+const KEY_TYPE = ascii("type");
+const KEY_DELTA = ascii("delta");
+const KEY_ITEM_ID = ascii("item_id");
+const VAL_MEDIA = ascii("media");
+const VAL_DELTA = ascii("response.output_audio.delta");
+const APPEND_PREFIX_STR = '{"type":"input_audio_buffer.append","audio":"';
+const APPEND_PREFIX = ascii(APPEND_PREFIX_STR);
+const APPEND_PREFIX_LEN: i32 = APPEND_PREFIX_STR.length;
+const MEDIA_PREFIX_A_STR = '{"event":"media","streamSid":"';
+const MEDIA_PREFIX_A = ascii(MEDIA_PREFIX_A_STR);
+const MEDIA_PREFIX_A_LEN: i32 = MEDIA_PREFIX_A_STR.length;
+const MEDIA_PREFIX_B_STR = '","media":{"payload":"';
+const MEDIA_PREFIX_B = ascii(MEDIA_PREFIX_B_STR);
+const MEDIA_PREFIX_B_LEN: i32 = MEDIA_PREFIX_B_STR.length;
+
+// ---- per-call state layout --------------------------------------------------------------------
+
+const F_MODE = 0;          // i32
+const F_UP = 4;            // usize: 8k -> 24k resampler (PCM24 mode)
+const F_DOWN = 8;          // usize: 24k -> 8k resampler (PCM24 mode)
+const F_VAD = 12;          // usize
+const F_RING = 16;         // usize: outbound mu-law ring
+const F_LAST_TS = 20;      // i32: timestamp of the last media message, -1 before the first
+const F_LAST_DUR = 24;     // i32: its duration in ms
+const F_GAP_MS = 28;       // i32: silence inserted for timestamp gaps, in total
+const F_CARRY = 32;        // i32: odd PCM byte carried between deltas, -1 if none
+const F_PREFIX_LEN = 36;   // i32
+const F_ITEM_LEN = 40;     // i32
+const F_DROP_LEN = 44;     // i32
+const F_PREFIX = 48;                     // PREFIX_CAP bytes: Twilio media message up to the payload
+const F_ITEM = F_PREFIX + PREFIX_CAP;    // ID_CAP bytes: item id of the audio being queued
+const F_DROP = F_ITEM + ID_CAP;          // ID_CAP bytes: item id cut by barge-in
+const STATE_SIZE = F_DROP + ID_CAP;
+
+/**
+ * Allocates one call's state. `mode` is MODE_PCM24 or MODE_PCMU; `ringBytes` is the outbound
+ * queue size in 8 kHz mu-law bytes (8000 per second of bot audio).
+ */
+export function call_new(mode: i32, ringBytes: i32): usize {
+  const p = heap.alloc(<usize>STATE_SIZE);
+  memory.fill(p, 0, <usize>STATE_SIZE);
+  store<i32>(p, mode, F_MODE);
+  if (mode == MODE_PCM24) {
+    store<usize>(p, resampler_new(8000, 24000), F_UP);
+    store<usize>(p, resampler_new(24000, 8000), F_DOWN);
+  }
+  store<usize>(p, vad_new(), F_VAD);
+  store<usize>(p, ring_new(ringBytes), F_RING);
+  store<i32>(p, -1, F_LAST_TS);
+  store<i32>(p, -1, F_CARRY);
+  return p;
+}
+
+export function call_free(p: usize): void {
+  if (p == 0) return;
+  const up = load<usize>(p, F_UP);
+  const down = load<usize>(p, F_DOWN);
+  if (up != 0) resampler_free(up);
+  if (down != 0) resampler_free(down);
+  vad_free(load<usize>(p, F_VAD));
+  ring_free(load<usize>(p, F_RING));
+  heap.free(p);
+}
+
+export function call_in_ptr(): usize { return IN_MSG; }
+export function call_in_cap(): i32 { return IN_MSG_CAP; }
+export function call_out_ptr(): usize { return OUT_MSG; }
+export function call_out_len(): i32 { return outLen; }
+export function call_frame_ptr(): usize { return OUT_FRAME; }
+export function call_frame_bytes(): i32 { return frameBytes; }
+export function call_vad(p: usize): usize { return load<usize>(p, F_VAD); }
+export function call_ring(p: usize): usize { return load<usize>(p, F_RING); }
+export function call_gap_ms(p: usize): i32 { return load<i32>(p, F_GAP_MS); }
+export function call_item_ptr(p: usize): usize { return p + F_ITEM; }
+export function call_item_len(p: usize): i32 { return load<i32>(p, F_ITEM_LEN); }
+export function call_queued_bytes(p: usize): i32 { return ring_available(load<usize>(p, F_RING)); }
+
+/** Sets the streamSid (JSON-escaped, from IN_MSG[0..len)) used in outbound media messages. */
+export function call_set_stream_sid(p: usize, len: i32): bool {
+  const need = MEDIA_PREFIX_A_LEN + len + MEDIA_PREFIX_B_LEN;
+  if (len < 0 || need > PREFIX_CAP) return false;
+  const dst = p + F_PREFIX;
+  memory.copy(dst, MEDIA_PREFIX_A, MEDIA_PREFIX_A_LEN);
+  memory.copy(dst + MEDIA_PREFIX_A_LEN, IN_MSG, len);
+  memory.copy(dst + MEDIA_PREFIX_A_LEN + len, MEDIA_PREFIX_B, MEDIA_PREFIX_B_LEN);
+  store<i32>(p, need, F_PREFIX_LEN);
+  return true;
+}
+
+function bytesEqual(a: usize, b: usize, n: i32): bool {
+  return memory.compare(a, b, <usize>n) == 0;
+}
+
+function parseDigits(at: usize, n: i32): i32 {
+  if (n <= 0 || n > 9) return -1;
+  let v = 0;
+  for (let i = 0; i < n; i++) {
+    const c = <i32>load<u8>(at + <usize>i) - 48;
+    if (<u32>c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+// ---- inbound: Twilio media -> model append ------------------------------------------------------
+
+/**
+ * Processes the Twilio message in IN_MSG[0..len). For a media message, writes the model's append
+ * message to OUT_MSG (call_out_len) and returns the VAD flags of its audio (bit0 speech,
+ * bit1 onset, bit2 offset); otherwise a negative ERR_* code and nothing is consumed.
+ */
+export function call_inbound_message(p: usize, len: i32, botPlaying: i32): i32 {
+  outLen = 0;
+  const ev = json_find_string(IN_MSG, len, KEY_EVENT, 5);
+  if (ev < 0) return ev == -2 ? ERR_NEEDS_PARSE : ERR_NOT_MEDIA;
+  if (json_last_len() != 5 || !bytesEqual(IN_MSG + <usize>ev, VAL_MEDIA, 5)) return ERR_NOT_MEDIA;
+  const pay = json_find_string(IN_MSG, len, KEY_PAYLOAD, 7);
+  if (pay < 0) return ERR_NEEDS_PARSE;
+  const payLen = json_last_len();
+  const tsAt = json_find_string(IN_MSG, len, KEY_TIMESTAMP, 9);
+  if (tsAt < 0) return ERR_NEEDS_PARSE;
+  const ts = parseDigits(IN_MSG + <usize>tsAt, json_last_len());
+  if (ts < 0) return ERR_NEEDS_PARSE;
+  return inboundPayload(p, IN_MSG + <usize>pay, payLen, ts, botPlaying);
+}
+
+/**
+ * The same for a payload the caller already extracted (the JSON.parse fallback): base64 in
+ * IN_MSG[0..len), `timestamp` in ms or -1 if unknown.
+ */
+export function call_inbound_payload(p: usize, len: i32, ts: i32, botPlaying: i32): i32 {
+  outLen = 0;
+  return inboundPayload(p, IN_MSG, len, ts, botPlaying);
+}
+
+function inboundPayload(p: usize, b64: usize, b64Len: i32, ts: i32, botPlaying: i32): i32 {
+  if (b64Len > (MAX_PAYLOAD_BYTES + 2) / 3 * 4) return ERR_TOO_LARGE;
+  // Silence for a timestamp gap goes first, so the model hears the caller in real time.
+  let gap = 0;
+  const lastTs = load<i32>(p, F_LAST_TS);
+  if (ts >= 0 && lastTs >= 0) {
+    const expected = lastTs + load<i32>(p, F_LAST_DUR);
+    if (ts > expected) {
+      gap = (ts - expected) * 8;
+      if (gap > MAX_GAP_BYTES) gap = MAX_GAP_BYTES;
+    }
+  }
+  const n = b64_decode(b64, b64Len, MULAW_BUF + <usize>gap);
+  if (n < 0) return ERR_BASE64;
+  if (gap > 0) {
+    memory.fill(MULAW_BUF, 0xFF, <usize>gap);
+    store<i32>(p, load<i32>(p, F_GAP_MS) + gap / 8, F_GAP_MS);
+  }
+  if (ts >= 0) {
+    store<i32>(p, ts, F_LAST_TS);
+    store<i32>(p, n / 8, F_LAST_DUR);
+  }
+  const total = gap + n;
+  ulaw_decode_block(MULAW_BUF, PCM8_BUF, total);
+  const flags = vad_process(load<usize>(p, F_VAD), PCM8_BUF, total, botPlaying);
+
+  memory.copy(OUT_MSG, APPEND_PREFIX, APPEND_PREFIX_LEN);
+  let w = APPEND_PREFIX_LEN;
+  if (load<i32>(p, F_MODE) == MODE_PCM24) {
+    const m = resampler_process(load<usize>(p, F_UP), PCM8_BUF, total, PCM24_BUF);
+    w += b64_encode(PCM24_BUF, m * 2, OUT_MSG + <usize>w);
+  } else {
+    w += b64_encode(MULAW_BUF, total, OUT_MSG + <usize>w);
+  }
+  store<u8>(OUT_MSG + <usize>w, 0x22); // "
+  store<u8>(OUT_MSG + <usize>w, 0x7D, 1); // }
+  outLen = w + 2;
+  return flags;
+}
+
+// ---- outbound: model delta -> mu-law ring -> Twilio media frames --------------------------------
+
+/**
+ * Queues the audio of the `response.output_audio.delta` message in IN_MSG[0..len). Returns the
+ * mu-law bytes queued (| DELTA_NEW_ITEM when the item id changed), DELTA_DROPPED for audio of an
+ * item cut by barge-in, or a negative ERR_* code.
+ */
+export function call_outbound_message(p: usize, len: i32): i32 {
+  const t = json_find_string(IN_MSG, len, KEY_TYPE, 4);
+  if (t < 0) return t == -2 ? ERR_NEEDS_PARSE : ERR_NOT_MEDIA;
+  if (json_last_len() != 27 || !bytesEqual(IN_MSG + <usize>t, VAL_DELTA, 27)) return ERR_NOT_MEDIA;
+  let newItem = 0;
+  const it = json_find_string(IN_MSG, len, KEY_ITEM_ID, 7);
+  if (it == -2) return ERR_NEEDS_PARSE;
+  if (it >= 0) {
+    const itLen = json_last_len();
+    const dropLen = load<i32>(p, F_DROP_LEN);
+    if (itLen == dropLen && bytesEqual(IN_MSG + <usize>it, p + F_DROP, itLen)) return DELTA_DROPPED;
+    if (itLen > ID_CAP) return ERR_NEEDS_PARSE;
+    const curLen = load<i32>(p, F_ITEM_LEN);
+    if (itLen != curLen || !bytesEqual(IN_MSG + <usize>it, p + F_ITEM, itLen)) {
+      memory.copy(p + F_ITEM, IN_MSG + <usize>it, <usize>itLen);
+      store<i32>(p, itLen, F_ITEM_LEN);
+      store<i32>(p, -1, F_CARRY);
+      newItem = DELTA_NEW_ITEM;
+    }
+  }
+  const d = json_find_string(IN_MSG, len, KEY_DELTA, 5);
+  if (d < 0) return ERR_NEEDS_PARSE;
+  const r = outboundAudio(p, IN_MSG + <usize>d, json_last_len());
+  return r < 0 ? r : r | newItem;
+}
+
+/** Queues base64 model audio already extracted into IN_MSG[0..len) (the JSON.parse fallback). */
+export function call_outbound_audio(p: usize, len: i32): i32 {
+  return outboundAudio(p, IN_MSG, len);
+}
+
+function outboundAudio(p: usize, b64: usize, b64Len: i32): i32 {
+  if ((b64Len & 3) != 0) return ERR_BASE64;
+  const ring = load<usize>(p, F_RING);
+  const pcm24 = load<i32>(p, F_MODE) == MODE_PCM24;
+  let queued = 0;
+  for (let off = 0; off < b64Len; off += DELTA_CHUNK_CHARS) {
+    const chunk = min(DELTA_CHUNK_CHARS, b64Len - off);
+    if (pcm24) {
+      // PCM16 samples may straddle deltas: a carried odd byte goes in front of this chunk.
+      const carry = load<i32>(p, F_CARRY);
+      const at = PCM24_BUF + 1;
+      const n = b64_decode(b64 + <usize>off, chunk, at);
+      if (n < 0) return ERR_BASE64;
+      let start = at;
+      let bytes = n;
+      if (carry >= 0) { store<u8>(PCM24_BUF, <u8>carry); start = PCM24_BUF; bytes++; }
+      if (bytes & 1) { store<i32>(p, <i32>load<u8>(start + <usize>(bytes - 1)), F_CARRY); bytes--; }
+      else store<i32>(p, -1, F_CARRY);
+      // Samples must be 2-byte aligned for the resampler: move them when they start odd.
+      if (start & 1) { memory.copy(start - 1, start, <usize>bytes); start--; }
+      const m = resampler_process(load<usize>(p, F_DOWN), start, bytes >> 1, PCM8_BUF);
+      ulaw_encode_block(PCM8_BUF, MULAW_BUF, m);
+      queued += ring_write(ring, MULAW_BUF, m);
+    } else {
+      const n = b64_decode(b64 + <usize>off, chunk, MULAW_BUF);
+      if (n < 0) return ERR_BASE64;
+      queued += ring_write(ring, MULAW_BUF, n);
+    }
+  }
+  return queued;
+}
+
+/**
+ * Barge-in: forgets the queued audio and ignores further deltas of the current item. The
+ * resampler restarts so no tail of the cut audio leaks into the next response.
+ */
+export function call_drop_current_item(p: usize): void {
+  const itLen = load<i32>(p, F_ITEM_LEN);
+  memory.copy(p + F_DROP, p + F_ITEM, <usize>itLen);
+  store<i32>(p, itLen, F_DROP_LEN);
+  store<i32>(p, 0, F_ITEM_LEN);
+  store<i32>(p, -1, F_CARRY);
+  ring_clear(load<usize>(p, F_RING));
+  const down = load<usize>(p, F_DOWN);
+  if (down != 0) resampler_reset(down);
+}
+
+/**
+ * Pops up to one 20 ms frame of queued audio and writes a ready-to-send Twilio media message to
+ * OUT_FRAME. Returns its length, or 0 when less than a frame is queued and `allowPartial` is 0
+ * (call_frame_bytes tells how much audio it carries).
+ */
+export function call_outbound_frame(p: usize, allowPartial: i32): i32 {
+  const ring = load<usize>(p, F_RING);
+  const avail = ring_available(ring);
+  frameBytes = 0;
+  if (avail == 0 || (avail < FRAME_BYTES && allowPartial == 0)) return 0;
+  const n = min(avail, FRAME_BYTES);
+  ring_read(ring, MULAW_BUF, n);
+  const prefixLen = load<i32>(p, F_PREFIX_LEN);
+  memory.copy(OUT_FRAME, p + F_PREFIX, <usize>prefixLen);
+  let w = prefixLen + b64_encode(MULAW_BUF, n, OUT_FRAME + <usize>prefixLen);
+  store<u8>(OUT_FRAME + <usize>w, 0x22);     // "
+  store<u8>(OUT_FRAME + <usize>w, 0x7D, 1);  // }
+  store<u8>(OUT_FRAME + <usize>w, 0x7D, 2);  // }
+  frameBytes = n;
+  return w + 3;
+}
+
+/** Room left in the outbound ring, in mu-law bytes. */
+export function call_queue_space(p: usize): i32 { return ring_space(load<usize>(p, F_RING)); }
+
+/** Resets per-call state for reuse (a new stream on the same state). */
+export function call_reset(p: usize): void {
+  const up = load<usize>(p, F_UP);
+  const down = load<usize>(p, F_DOWN);
+  if (up != 0) resampler_reset(up);
+  if (down != 0) resampler_reset(down);
+  vad_reset(load<usize>(p, F_VAD));
+  ring_clear(load<usize>(p, F_RING));
+  store<i32>(p, -1, F_LAST_TS);
+  store<i32>(p, 0, F_LAST_DUR);
+  store<i32>(p, 0, F_GAP_MS);
+  store<i32>(p, -1, F_CARRY);
+  store<i32>(p, 0, F_ITEM_LEN);
+  store<i32>(p, 0, F_DROP_LEN);
+}

@@ -1,0 +1,176 @@
+// Environment -> validated configuration. One table: every variable, its default and its check,
+// so the README's table and the code cannot drift (the README is generated from `describeConfig`).
+import { readFileSync } from 'node:fs';
+import type { ModelAudioFormat } from './dsp/call.js';
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Unset: the embedded local model is started and used. */
+  openaiApiKey: string | undefined;
+  openaiBaseUrl: string;
+  openaiModel: string;
+  voice: string;
+  instructions: string;
+  greeting: string | undefined;
+  publicUrl: string | undefined;
+  audioFormat: ModelAudioFormat;
+  twilioAuthToken: string | undefined;
+  /** Extra `<Parameter>`s put in the TwiML for every call. */
+  streamParameters: Record<string, string>;
+  playbackLeadMs: number;
+  markIntervalMs: number;
+  echoTailMs: number;
+  bargeIn: boolean;
+  vadThresholdDb: number;
+  vadMinSpeechMs: number;
+  vadHangoverMs: number;
+  vadBotThresholdDb: number;
+  vadBotMinSpeechMs: number;
+  modelConnectTimeoutMs: number;
+  startTimeoutMs: number;
+  queueSeconds: number;
+  maxMessageBytes: number;
+  logLevel: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+interface Entry {
+  env: string;
+  default: string;
+  doc: string;
+}
+
+export const CONFIG_TABLE: Entry[] = [
+  { env: 'PORT', default: '5050', doc: 'HTTP/WebSocket port (same as the Twilio sample).' },
+  { env: 'HOST', default: '0.0.0.0', doc: 'Address to listen on.' },
+  { env: 'OPENAI_API_KEY', default: '(unset)', doc: 'OpenAI key. Unset: the embedded local model is started in-process and used.' },
+  { env: 'OPENAI_BASE_URL', default: 'https://api.openai.com/v1', doc: 'As in the openai SDK. Realtime socket at BASE/realtime?model=; https -> wss, http -> ws.' },
+  { env: 'OPENAI_MODEL', default: 'gpt-realtime', doc: 'Realtime model name.' },
+  { env: 'VOICE', default: 'marin', doc: 'Model voice.' },
+  { env: 'SYSTEM_MESSAGE', default: '(a short helpful-assistant prompt)', doc: 'Instructions text (the sample\'s name for it).' },
+  { env: 'INSTRUCTIONS_FILE', default: '(unset)', doc: 'Read the instructions from this file instead.' },
+  { env: 'GREETING', default: '(unset)', doc: 'If set, the bot speaks first, asked to say this.' },
+  { env: 'PUBLIC_URL', default: '(from Host header)', doc: 'Public https origin behind a proxy/tunnel; the Stream URL and signatures use it.' },
+  { env: 'AUDIO_FORMAT', default: 'pcm24k', doc: 'pcm24k: mu-law decoded and resampled to 24 kHz PCM16. pcmu: mu-law passed through to the model.' },
+  { env: 'TWILIO_AUTH_TOKEN', default: '(unset)', doc: 'Checks X-Twilio-Signature on /incoming-call and the WebSocket upgrade.' },
+  { env: 'STREAM_PARAMETERS', default: '(none)', doc: 'Extra <Parameter>s for every call: name=value,name=value.' },
+  { env: 'PLAYBACK_LEAD_MS', default: '80', doc: 'Bot audio kept buffered at Twilio ahead of playback; what a barge-in has to cut.' },
+  { env: 'MARK_INTERVAL_MS', default: '100', doc: 'A mark every this much bot audio, to learn what the caller heard.' },
+  { env: 'ECHO_TAIL_MS', default: '400', doc: 'After bot audio stops playing, how long the VAD still expects its echo.' },
+  { env: 'BARGE_IN', default: 'on', doc: 'Interrupt the bot when the caller starts talking (on/off).' },
+  { env: 'VAD_THRESHOLD_DB', default: '12', doc: 'Onset threshold above the adaptive noise floor.' },
+  { env: 'VAD_MIN_SPEECH_MS', default: '20', doc: 'Speech needed before onset is declared.' },
+  { env: 'VAD_HANGOVER_MS', default: '200', doc: 'Speech state held after energy drops.' },
+  { env: 'VAD_BOT_THRESHOLD_DB', default: '22', doc: 'Onset threshold while bot audio may echo back.' },
+  { env: 'VAD_BOT_MIN_SPEECH_MS', default: '40', doc: 'Confirmation needed while bot audio may echo back.' },
+  { env: 'MODEL_CONNECT_TIMEOUT_MS', default: '5000', doc: 'Longest wait for the model session to be ready; then the call ends cleanly.' },
+  { env: 'START_TIMEOUT_MS', default: '10000', doc: 'Longest wait for Twilio\'s start message after the socket opens.' },
+  { env: 'QUEUE_SECONDS', default: '30', doc: 'Outbound bot audio queued per call before it is sent ahead to Twilio.' },
+  { env: 'MAX_MESSAGE_BYTES', default: '1048576', doc: 'Largest WebSocket message accepted from Twilio.' },
+  { env: 'LOG_LEVEL', default: 'info', doc: 'pino log level.' },
+];
+
+const DEFAULT_INSTRUCTIONS =
+  'You are a helpful and friendly voice assistant on a phone call. Keep answers short and natural.';
+
+export class ConfigError extends Error {}
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be an integer, got "${raw}"`);
+  const v = Number(raw);
+  if (v < min || v > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${v}`);
+  return v;
+}
+
+function num(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < min || v > max) {
+    throw new ConfigError(`${name} must be a number between ${min} and ${max}, got "${raw}"`);
+  }
+  return v;
+}
+
+function url(env: Env, name: string, def: string | undefined, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a URL: "${raw}"`);
+  }
+  if (!protocols.includes(u.protocol)) {
+    throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got "${raw}"`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function parameters(raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!raw) return out;
+  for (const pair of raw.split(',')) {
+    const i = pair.indexOf('=');
+    if (i <= 0) throw new ConfigError(`STREAM_PARAMETERS entries must be name=value, got "${pair}"`);
+    out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim();
+  }
+  return out;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const format = env.AUDIO_FORMAT || 'pcm24k';
+  if (format !== 'pcm24k' && format !== 'pcmu') {
+    throw new ConfigError(`AUDIO_FORMAT must be pcm24k or pcmu, got "${format}"`);
+  }
+  const bargeIn = (env.BARGE_IN || 'on').toLowerCase();
+  if (!['on', 'off', 'true', 'false', '1', '0'].includes(bargeIn)) {
+    throw new ConfigError(`BARGE_IN must be on or off, got "${env.BARGE_IN}"`);
+  }
+  let instructions = env.SYSTEM_MESSAGE || DEFAULT_INSTRUCTIONS;
+  if (env.INSTRUCTIONS_FILE) {
+    try {
+      instructions = readFileSync(env.INSTRUCTIONS_FILE, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`INSTRUCTIONS_FILE cannot be read: ${(e as Error).message}`);
+    }
+  }
+  return {
+    port: int(env, 'PORT', 5050, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    openaiApiKey: env.OPENAI_API_KEY || undefined,
+    openaiBaseUrl: url(env, 'OPENAI_BASE_URL', 'https://api.openai.com/v1', ['https:', 'http:'])!,
+    openaiModel: env.OPENAI_MODEL || 'gpt-realtime',
+    voice: env.VOICE || 'marin',
+    instructions,
+    greeting: env.GREETING || undefined,
+    publicUrl: url(env, 'PUBLIC_URL', undefined, ['https:', 'http:', 'wss:', 'ws:']),
+    audioFormat: format,
+    twilioAuthToken: env.TWILIO_AUTH_TOKEN || undefined,
+    streamParameters: parameters(env.STREAM_PARAMETERS),
+    playbackLeadMs: int(env, 'PLAYBACK_LEAD_MS', 80, 20, 10_000),
+    markIntervalMs: int(env, 'MARK_INTERVAL_MS', 100, 20, 10_000),
+    echoTailMs: int(env, 'ECHO_TAIL_MS', 400, 0, 5_000),
+    bargeIn: ['on', 'true', '1'].includes(bargeIn),
+    vadThresholdDb: num(env, 'VAD_THRESHOLD_DB', 12, 1, 60),
+    vadMinSpeechMs: int(env, 'VAD_MIN_SPEECH_MS', 20, 0, 2_000),
+    vadHangoverMs: int(env, 'VAD_HANGOVER_MS', 200, 0, 5_000),
+    vadBotThresholdDb: num(env, 'VAD_BOT_THRESHOLD_DB', 22, 1, 80),
+    vadBotMinSpeechMs: int(env, 'VAD_BOT_MIN_SPEECH_MS', 40, 0, 2_000),
+    modelConnectTimeoutMs: int(env, 'MODEL_CONNECT_TIMEOUT_MS', 5000, 100, 120_000),
+    startTimeoutMs: int(env, 'START_TIMEOUT_MS', 10_000, 100, 600_000),
+    queueSeconds: num(env, 'QUEUE_SECONDS', 30, 1, 600),
+    maxMessageBytes: int(env, 'MAX_MESSAGE_BYTES', 1 << 20, 1024, 64 << 20),
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+}
+
+/** The README's configuration table, from CONFIG_TABLE. */
+export function describeConfig(): string {
+  const rows = CONFIG_TABLE.map((e) => `| \`${e.env}\` | ${e.default} | ${e.doc} |`);
+  return ['| Variable | Default | Meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}

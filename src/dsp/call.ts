@@ -1,0 +1,237 @@
+// Typed handle over one call's DSP state (assembly/call.ts). The bridge copies message bytes in
+// and sends the bytes written out; it never touches samples. Views made here stay valid for the
+// call's lifetime because memory only grows in `new CallDsp()` (dsp_alloc), never per frame.
+import { loadDsp, type DspExports } from './wasm.js';
+
+export type ModelAudioFormat = 'pcm24k' | 'pcmu';
+
+export const VAD_SPEECH = 1;
+export const VAD_ONSET = 2;
+export const VAD_OFFSET = 4;
+
+export const ERR_NOT_MEDIA = -1;
+export const ERR_NEEDS_PARSE = -2;
+export const ERR_BASE64 = -3;
+export const ERR_TOO_LARGE = -4;
+export const DELTA_DROPPED = -6;
+export const DELTA_NEW_ITEM = 1 << 30;
+
+export const FRAME_BYTES = 160;
+export const FRAME_MS = 20;
+
+interface CallExports extends DspExports {
+  call_new(mode: number, ringBytes: number): number;
+  call_free(p: number): void;
+  call_reset(p: number): void;
+  call_in_ptr(): number;
+  call_in_cap(): number;
+  call_out_ptr(): number;
+  call_out_len(): number;
+  call_frame_ptr(): number;
+  call_frame_bytes(): number;
+  call_vad(p: number): number;
+  call_gap_ms(p: number): number;
+  call_item_ptr(p: number): number;
+  call_item_len(p: number): number;
+  call_queued_bytes(p: number): number;
+  call_queue_space(p: number): number;
+  call_set_stream_sid(p: number, len: number): number;
+  call_inbound_message(p: number, len: number, botPlaying: number): number;
+  call_inbound_payload(p: number, len: number, ts: number, botPlaying: number): number;
+  call_outbound_message(p: number, len: number): number;
+  call_outbound_audio(p: number, len: number): number;
+  call_drop_current_item(p: number): void;
+  call_outbound_frame(p: number, allowPartial: number): number;
+  vad_set_params(p: number, thresholdDb: number, minSpeechMs: number, hangoverMs: number,
+    botThresholdDb: number, botMinSpeechMs: number): void;
+  vad_energy_db(p: number): number;
+}
+
+/** Per-thread scratch shared by every call on this thread (one message is in flight at a time). */
+class Scratch {
+  readonly ex: CallExports;
+  readonly inBytes: Uint8Array;
+  readonly inBuf: Buffer;
+  readonly outBytes: Uint8Array;
+  readonly frameBytes: Uint8Array;
+  // The usual frame sizes repeat, so their views are cached instead of made per message.
+  private outView: Uint8Array;
+  private frameView: Uint8Array;
+
+  constructor() {
+    this.ex = loadDsp() as CallExports;
+    const mem = this.ex.memory.buffer;
+    const cap = this.ex.call_in_cap();
+    this.inBytes = new Uint8Array(mem, this.ex.call_in_ptr(), cap);
+    this.inBuf = Buffer.from(mem, this.ex.call_in_ptr(), cap);
+    this.outBytes = new Uint8Array(mem, this.ex.call_out_ptr(), 256 * 1024);
+    this.frameBytes = new Uint8Array(mem, this.ex.call_frame_ptr(), 1024);
+    this.outView = this.outBytes.subarray(0, 0);
+    this.frameView = this.frameBytes.subarray(0, 0);
+  }
+
+  out(len: number): Uint8Array {
+    if (this.outView.length !== len) this.outView = this.outBytes.subarray(0, len);
+    return this.outView;
+  }
+
+  frame(len: number): Uint8Array {
+    if (this.frameView.length !== len) this.frameView = this.frameBytes.subarray(0, len);
+    return this.frameView;
+  }
+}
+
+let scratch: Scratch | undefined;
+let scratchBuffer: ArrayBuffer | undefined;
+
+function getScratch(): Scratch {
+  const mem = loadDsp().memory.buffer;
+  // Views detach if memory grew (a call started); rebuild them once then.
+  if (!scratch || scratchBuffer !== mem) {
+    scratch = new Scratch();
+    scratchBuffer = mem;
+  }
+  return scratch;
+}
+
+export interface VadParams {
+  /** Onset threshold above the adaptive noise floor, dB. */
+  thresholdDb: number;
+  /** Speech needed before onset is declared, ms. */
+  minSpeechMs: number;
+  /** Speech state held after energy drops, ms. */
+  hangoverMs: number;
+  /** Threshold while the bot's audio may echo back, dB above floor. */
+  botThresholdDb: number;
+  /** Confirmation while the bot's audio may echo back, ms. */
+  botMinSpeechMs: number;
+}
+
+export interface CallDspOptions {
+  format: ModelAudioFormat;
+  /** Outbound queue, in seconds of bot audio (8000 mu-law bytes each). */
+  queueSeconds?: number;
+  vad?: Partial<VadParams>;
+}
+
+/** Result of one inbound media message. */
+export interface InboundResult {
+  /** VAD flags (VAD_*) when >= 0, else an ERR_* code. */
+  code: number;
+  /** The model append message; a view valid until the next call into this module. */
+  message: Uint8Array | null;
+}
+
+export class CallDsp {
+  private readonly ex: CallExports;
+  private ptr: number;
+  readonly format: ModelAudioFormat;
+
+  constructor(opts: CallDspOptions) {
+    this.ex = loadDsp() as CallExports;
+    this.format = opts.format;
+    const ringBytes = Math.round((opts.queueSeconds ?? 30) * 8000);
+    this.ptr = this.ex.call_new(opts.format === 'pcmu' ? 1 : 0, ringBytes);
+    if (opts.vad) this.setVad(opts.vad);
+  }
+
+  get freed(): boolean { return this.ptr === 0; }
+
+  setVad(v: Partial<VadParams>): void {
+    const d = { ...DEFAULT_VAD, ...v };
+    this.ex.vad_set_params(this.ex.call_vad(this.ptr), d.thresholdDb, d.minSpeechMs, d.hangoverMs,
+      d.botThresholdDb, d.botMinSpeechMs);
+  }
+
+  /** Sets the streamSid written into outbound media messages. */
+  setStreamSid(sid: string): boolean {
+    const s = getScratch();
+    const escaped = JSON.stringify(sid).slice(1, -1);
+    const len = s.inBuf.write(escaped, 0, 'utf8');
+    return this.ex.call_set_stream_sid(this.ptr, len) === 1;
+  }
+
+  /**
+   * Feeds one Twilio text message (raw bytes). Returns VAD flags and the model append bytes for a
+   * media message, or ERR_NOT_MEDIA / ERR_NEEDS_PARSE / ERR_BASE64 / ERR_TOO_LARGE.
+   */
+  inboundMessage(msg: Uint8Array, botPlaying: boolean): number {
+    const s = getScratch();
+    if (msg.length > s.inBytes.length) return ERR_TOO_LARGE;
+    s.inBytes.set(msg);
+    return this.ex.call_inbound_message(this.ptr, msg.length, botPlaying ? 1 : 0);
+  }
+
+  /** The slow path: a base64 payload the caller extracted with JSON.parse. */
+  inboundPayload(b64: string, timestampMs: number, botPlaying: boolean): number {
+    const s = getScratch();
+    if (b64.length > s.inBytes.length) return ERR_TOO_LARGE;
+    const len = s.inBuf.write(b64, 0, 'latin1');
+    return this.ex.call_inbound_payload(this.ptr, len, timestampMs, botPlaying ? 1 : 0);
+  }
+
+  /** The append message written by the last inbound call (view into WASM memory). */
+  appendMessage(): Uint8Array {
+    return getScratch().out(this.ex.call_out_len());
+  }
+
+  /** Feeds a raw model `response.output_audio.delta` message; see DELTA_* and ERR_*. */
+  outboundMessage(msg: Uint8Array): number {
+    const s = getScratch();
+    if (msg.length > s.inBytes.length) return ERR_TOO_LARGE;
+    s.inBytes.set(msg);
+    return this.ex.call_outbound_message(this.ptr, msg.length);
+  }
+
+  /** The slow path for a delta too large or unusual for the scan: base64 audio in chunks. */
+  outboundAudio(b64: string): number {
+    const s = getScratch();
+    const chunk = s.inBytes.length & ~3;
+    let queued = 0;
+    for (let off = 0; off < b64.length; off += chunk) {
+      const len = s.inBuf.write(b64.slice(off, off + chunk), 0, 'latin1');
+      const r = this.ex.call_outbound_audio(this.ptr, len);
+      if (r < 0) return r;
+      queued += r;
+    }
+    return queued;
+  }
+
+  /** Item id of the audio being queued (read once per item, when DELTA_NEW_ITEM is set). */
+  currentItemId(): string {
+    const len = this.ex.call_item_len(this.ptr);
+    return Buffer.from(this.ex.memory.buffer, this.ex.call_item_ptr(this.ptr), len).toString('latin1');
+  }
+
+  /** Builds the next outbound Twilio media message, or returns null if not enough is queued. */
+  nextFrame(allowPartial: boolean): Uint8Array | null {
+    const len = this.ex.call_outbound_frame(this.ptr, allowPartial ? 1 : 0);
+    return len === 0 ? null : getScratch().frame(len);
+  }
+
+  /** Audio bytes (8 kHz mu-law, 8 per ms) in the frame built by the last nextFrame. */
+  lastFrameBytes(): number { return this.ex.call_frame_bytes(); }
+
+  queuedBytes(): number { return this.ex.call_queued_bytes(this.ptr); }
+  queueSpace(): number { return this.ex.call_queue_space(this.ptr); }
+  gapMs(): number { return this.ex.call_gap_ms(this.ptr); }
+  lastEnergyDb(): number { return this.ex.vad_energy_db(this.ex.call_vad(this.ptr)); }
+
+  /** Barge-in: drops queued audio and ignores later deltas of the current item. */
+  dropCurrentItem(): void { this.ex.call_drop_current_item(this.ptr); }
+
+  free(): void {
+    if (this.ptr !== 0) {
+      this.ex.call_free(this.ptr);
+      this.ptr = 0;
+    }
+  }
+}
+
+export const DEFAULT_VAD: VadParams = {
+  thresholdDb: 12,
+  minSpeechMs: 20,
+  hangoverMs: 200,
+  botThresholdDb: 22,
+  botMinSpeechMs: 40,
+};
