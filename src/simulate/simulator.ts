@@ -168,8 +168,8 @@ function underrunStats(runs: PlaybackRun[], gapSamples: number): { underruns: nu
   return { underruns, underrunSamples, responses };
 }
 
-/** Runs one simulated call to completion. Rejects only if the connection cannot be made. */
-export function simulateCall(opts: SimulateOptions): Promise<SimReport> {
+/** Runs one simulated call to completion. Rejects on bad options or if the connection cannot be made. */
+export async function simulateCall(opts: SimulateOptions): Promise<SimReport> {
   const speed = opts.speed ?? 1;
   if (!(speed > 0) || !Number.isFinite(speed)) throw new Error(`speed must be a positive number, got ${speed}`);
   const tailMs = opts.tailMs ?? 2000;
@@ -240,7 +240,7 @@ export function simulateCall(opts: SimulateOptions): Promise<SimReport> {
 
     const send = (obj: object): void => {
       const text = JSON.stringify(obj);
-      opts.onMessage?.('out', opened ? callMs() : 0, text);
+      opts.onMessage?.('out', callMs(), text);
       if (ws.readyState === WebSocket.OPEN) ws.send(text);
     };
     const nextSeq = (): string => String(++seq);
@@ -431,8 +431,8 @@ export function simulateCall(opts: SimulateOptions): Promise<SimReport> {
 
     ws.on('open', () => {
       opened = true;
+      t0 = performance.now(); // connected and start go out together: both at call time 0
       send({ event: 'connected', protocol: 'Call', version: '1.0.0' });
-      t0 = performance.now();
       send({
         event: 'start',
         sequenceNumber: nextSeq(),
