@@ -1,0 +1,387 @@
+// One call: Twilio stream <-> model session. Owns the call's DSP state, the outbound pacer and
+// the barge-in decision. Everything per frame goes through CallDsp (one WASM call each way);
+// this file only routes bytes and keeps the bookkeeping of what the caller has heard.
+import type { Logger } from 'pino';
+import {
+  CallDsp,
+  DELTA_DROPPED,
+  DELTA_NEW_ITEM,
+  ERR_NEEDS_PARSE,
+  ERR_NOT_MEDIA,
+  VAD_ONSET,
+  type ModelAudioFormat,
+  type VadParams,
+} from '../dsp/call.js';
+import type { ModelLink } from '../model/client.js';
+import type { ServerEvent } from '../model/protocol.js';
+import { parseControlMessage, serializeClear, serializeMark, type TwilioStart } from '../twilio/protocol.js';
+import { Playback } from './playback.js';
+
+/** The carrier side of a call as the core sees it (a Twilio WebSocket here). */
+export interface CarrierSocket {
+  /** Sends one text message; bytes are copied before return. */
+  send(message: Uint8Array | string): void;
+  /** Closes the stream so the carrier runs whatever follows (TwiML after </Connect>). */
+  close(code: number, reason: string): void;
+  /** Runs fn with sends batched into one write (uWS cork) when called outside a socket handler. */
+  batch(fn: () => void): void;
+}
+
+export interface CallOptions {
+  format: ModelAudioFormat;
+  playbackLeadMs: number;
+  markIntervalMs: number;
+  echoTailMs: number;
+  bargeIn: boolean;
+  vad: VadParams;
+  queueSeconds: number;
+  startTimeoutMs: number;
+  greeting?: string;
+}
+
+export type CallOutcome =
+  | 'completed' // Twilio sent stop
+  | 'hangup' // the Twilio socket closed without stop
+  | 'model_failed' // model session never became ready, or dropped mid-call
+  | 'no_start' // Twilio never sent start
+  | 'bad_stream' // the stream's format is not what we bridge
+  | 'shutdown';
+
+export interface CallStats {
+  framesIn: number;
+  framesOut: number;
+  marksSent: number;
+  marksPlayed: number;
+  marksCleared: number;
+  bargeIns: number;
+  /** Inbound messages that were not valid (bad JSON, bad base64, unknown events...). */
+  badMessages: number;
+  gapMs: number;
+  /** ms from call start (socket open) to first bot audio sent. */
+  firstAudioMs: number | null;
+  truncations: { itemId: string; audioEndMs: number; sentMs: number }[];
+}
+
+const now = () => performance.now();
+
+export class Call {
+  readonly dsp: CallDsp;
+  readonly stats: CallStats = {
+    framesIn: 0, framesOut: 0, marksSent: 0, marksPlayed: 0, marksCleared: 0, bargeIns: 0,
+    badMessages: 0, gapMs: 0, firstAudioMs: null, truncations: [],
+  };
+  callSid = '';
+  streamSid = '';
+  customParameters: Record<string, string> = {};
+  outcome: CallOutcome | undefined;
+
+  private readonly opened = now();
+  private readonly playback: Playback;
+  private modelReady = false;
+  /** Appends made before the model session was ready: sent in order once it is. */
+  private pendingAppends: Buffer[] = [];
+  private startTimer: NodeJS.Timeout | undefined;
+  private warnedEarlyMedia = false;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly carrier: CarrierSocket,
+    private readonly model: ModelLink,
+    private readonly opts: CallOptions,
+    log: Logger,
+    private readonly onEnd: (call: Call) => void,
+  ) {
+    this.log = log;
+    this.dsp = new CallDsp({ format: opts.format, queueSeconds: opts.queueSeconds, vad: opts.vad });
+    this.playback = new Playback(opts.markIntervalMs);
+    model.onAudioDelta = (msg) => this.onModelAudio(msg);
+    model.onEvent = (ev) => this.onModelEvent(ev);
+    model.onClose = (code, reason) => this.onModelClose(code, reason);
+    model.ready.then(() => this.onModelReady(), () => {});
+    this.startTimer = setTimeout(() => {
+      if (!this.streamSid) {
+        this.log.error({ timeoutMs: opts.startTimeoutMs }, 'twilio never sent start; ending the stream');
+        this.end('no_start', 1008, 'no start message');
+      }
+    }, opts.startTimeoutMs);
+  }
+
+  get ended(): boolean { return this.outcome !== undefined; }
+
+  // ---- Twilio -> model ------------------------------------------------------------------------
+
+  /** One text message from the Twilio socket, as raw bytes. */
+  onCarrierMessage(bytes: Uint8Array): void {
+    if (this.ended) return;
+    const t = now();
+    const code = this.dsp.inboundMessage(bytes, this.botMayEcho(t));
+    if (code >= 0) {
+      this.onInboundAudio(code, t);
+      return;
+    }
+    if (code !== ERR_NOT_MEDIA && code !== ERR_NEEDS_PARSE) {
+      this.badMessage(code === -3 ? 'media payload is not valid base64' : 'media payload too large');
+      return;
+    }
+    this.onControlText(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), t);
+  }
+
+  private onInboundAudio(flags: number, t: number): void {
+    this.stats.framesIn++;
+    if (!this.streamSid && !this.warnedEarlyMedia) {
+      this.warnedEarlyMedia = true;
+      this.log.warn('media before start: audio kept, stream not yet identified');
+    }
+    const append = this.dsp.appendMessage();
+    if (this.modelReady) this.model.sendRaw(append);
+    else this.pendingAppends.push(Buffer.from(append));
+    if ((flags & VAD_ONSET) !== 0 && this.opts.bargeIn && this.botAudible(t)) this.bargeIn(t, 'local_vad');
+  }
+
+  private onControlText(text: string, t: number): void {
+    const parsed = parseControlMessage(text);
+    if (!parsed.ok) {
+      this.badMessage(parsed.error);
+      return;
+    }
+    const msg = parsed.message;
+    switch (msg.event) {
+      case 'connected':
+        return;
+      case 'start':
+        return this.onStart(msg);
+      case 'media': {
+        // The scan declined it (escapes, reordered exotic shapes): same kernel, parsed fields.
+        const code = this.dsp.inboundPayload(msg.media.payload, Number(msg.media.timestamp), this.botMayEcho(t));
+        if (code >= 0) this.onInboundAudio(code, t);
+        else this.badMessage(code === -3 ? 'media payload is not valid base64' : 'media payload too large');
+        return;
+      }
+      case 'mark':
+        return this.onMark(msg.mark.name);
+      case 'dtmf':
+        this.log.info({ digit: msg.dtmf.digit }, 'dtmf');
+        return;
+      case 'stop':
+        this.log.info('twilio stop');
+        this.end('completed', 1000, 'stop');
+        return;
+    }
+  }
+
+  private onStart(msg: TwilioStart): void {
+    if (this.streamSid) {
+      this.badMessage('second start on the same stream ignored');
+      return;
+    }
+    const f = msg.start.mediaFormat;
+    this.callSid = msg.start.callSid;
+    this.streamSid = msg.streamSid || msg.start.streamSid;
+    this.customParameters = msg.start.customParameters;
+    clearTimeout(this.startTimer);
+    this.log.setBindings({ callSid: this.callSid, streamSid: this.streamSid });
+    if (f.encoding !== 'audio/x-mulaw' || f.sampleRate !== 8000 || f.channels !== 1) {
+      this.log.error({ mediaFormat: f }, 'unsupported stream media format');
+      this.end('bad_stream', 1003, 'unsupported media format');
+      return;
+    }
+    if (!this.dsp.setStreamSid(this.streamSid)) {
+      this.end('bad_stream', 1008, 'streamSid too long');
+      return;
+    }
+    this.log.info({ customParameters: this.customParameters }, 'stream started');
+  }
+
+  /** Twilio only sends text frames; a binary one is counted and dropped. */
+  rejectBinary(): void {
+    this.badMessage('binary frame');
+  }
+
+  private badMessage(why: string): void {
+    this.stats.badMessages++;
+    // One line per kind is enough to diagnose; a flood must not flood the log.
+    if (this.stats.badMessages <= 5 || (this.stats.badMessages & 1023) === 0) {
+      this.log.warn({ count: this.stats.badMessages }, `bad twilio message: ${why}`);
+    }
+  }
+
+  // ---- model -> Twilio ------------------------------------------------------------------------
+
+  private onModelReady(): void {
+    if (this.ended) return;
+    this.modelReady = true;
+    this.log.info({ afterMs: Math.round(now() - this.opened), buffered: this.pendingAppends.length }, 'model session ready');
+    for (const b of this.pendingAppends) this.model.sendRaw(b);
+    this.pendingAppends = [];
+    if (this.opts.greeting) {
+      this.model.send({
+        type: 'response.create',
+        response: { instructions: `Greet the caller by saying: ${this.opts.greeting}` },
+      });
+    }
+  }
+
+  private onModelAudio(msg: Uint8Array): void {
+    if (this.ended) return;
+    let r = this.dsp.outboundMessage(msg);
+    if (r === ERR_NEEDS_PARSE || r === -4) r = this.outboundSlowPath(msg);
+    if (r === DELTA_DROPPED) return;
+    if (r < 0) {
+      this.log.warn({ code: r }, 'model audio delta rejected');
+      return;
+    }
+    if ((r & DELTA_NEW_ITEM) !== 0) this.playback.startItem(this.dsp.currentItemId());
+    this.playback.queued(r & ~DELTA_NEW_ITEM);
+    this.tick(now());
+  }
+
+  private outboundSlowPath(msg: Uint8Array): number {
+    let ev: { item_id?: unknown; delta?: unknown };
+    try {
+      ev = JSON.parse(Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength).toString('utf8'));
+    } catch {
+      return -1;
+    }
+    if (typeof ev.delta !== 'string') return -1;
+    const itemId = typeof ev.item_id === 'string' ? ev.item_id : this.playback.currentItemId;
+    if (itemId === this.playback.droppedItemId) return DELTA_DROPPED;
+    const r = this.dsp.outboundAudio(ev.delta);
+    if (r >= 0 && itemId !== this.playback.currentItemId) this.playback.startItem(itemId ?? '');
+    return r;
+  }
+
+  private onModelEvent(ev: ServerEvent): void {
+    if (this.ended) return;
+    switch (ev.type) {
+      case 'input_audio_buffer.speech_started':
+        // Fallback: the model heard speech our VAD missed while the bot was audible.
+        if (this.opts.bargeIn && this.botAudible(now())) this.bargeIn(now(), 'model_vad');
+        return;
+      case 'response.output_audio.done':
+        this.playback.audioDone = true;
+        this.tick(now());
+        return;
+      case 'response.created':
+        this.playback.audioDone = false;
+        return;
+      case 'error': {
+        const e = ev.error;
+        if (e?.code === 'response_cancel_not_active') return; // harmless race with the model's own VAD
+        this.log.error({ code: e?.code, type: e?.type, message: e?.message }, 'model error');
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private onModelClose(code: number, reason: string): void {
+    if (this.ended) return;
+    this.log.error({ code, reason, modelReady: this.modelReady }, 'model session closed; ending the call');
+    // Closing the stream ends <Connect>: Twilio runs the TwiML after it (or hangs up), so the
+    // caller is never left on a silent line.
+    this.end('model_failed', 1011, this.modelReady ? 'model session closed' : 'model session failed');
+  }
+
+  // ---- pacing and marks -----------------------------------------------------------------------
+
+  /** The pacer ticker: keeps Twilio's buffer topped up between model deltas. */
+  tick(t: number): void {
+    if (this.ended || !this.streamSid || this.dsp.queuedBytes() === 0) return;
+    this.pumpAt = t;
+    this.carrier.batch(this.pumpBatched);
+  }
+
+  private pumpAt = 0;
+  private readonly pumpBatched = () => this.pump(this.pumpAt);
+
+  /** Sends frames until Twilio holds `playbackLeadMs` of audio. */
+  pump(t: number): void {
+    if (this.ended || !this.streamSid) return;
+    const pb = this.playback;
+    // A long response arrives much faster than real time; once the queue is three quarters
+    // full, the surplus is handed to Twilio's own buffer rather than dropped.
+    const nearlyFull = this.dsp.queueSpace() < this.dsp.queuedBytes() / 3;
+    const lead = nearlyFull ? Math.max(this.opts.playbackLeadMs, this.dsp.queuedBytes() / 8) : this.opts.playbackLeadMs;
+    while (pb.bufferedMs(t) < lead) {
+      const frame = this.dsp.nextFrame(pb.audioDone);
+      if (frame === null) break;
+      this.carrier.send(frame);
+      this.stats.framesOut++;
+      if (this.stats.firstAudioMs === null) this.stats.firstAudioMs = Math.round(t - this.opened);
+      const mark = pb.sent(this.dsp.lastFrameBytes() / 8, t, pb.audioDone && this.dsp.queuedBytes() === 0);
+      if (mark !== null) {
+        this.carrier.send(serializeMark(this.streamSid, mark));
+        this.stats.marksSent++;
+      }
+    }
+  }
+
+  private onMark(name: string): void {
+    if (this.playback.played(name, now())) this.stats.marksPlayed++;
+    else this.stats.marksCleared++;
+  }
+
+  /** Bot audio is queued here or still buffered at Twilio. */
+  private botAudible(t: number): boolean {
+    return this.dsp.queuedBytes() > 0 || this.playback.bufferedMs(t) > 0;
+  }
+
+  /** The bot's voice may still be coming back on the inbound track (speakerphone echo). */
+  private botMayEcho(t: number): boolean {
+    return this.dsp.queuedBytes() > 0 || this.playback.bufferedMs(t) > -this.opts.echoTailMs;
+  }
+
+  // ---- barge-in -------------------------------------------------------------------------------
+
+  private bargeIn(t: number, source: 'local_vad' | 'model_vad'): void {
+    const pb = this.playback;
+    const heard = pb.heard(t);
+    this.carrier.send(serializeClear(this.streamSid));
+    this.model.send({ type: 'response.cancel' });
+    if (heard) {
+      this.model.send({
+        type: 'conversation.item.truncate',
+        item_id: heard.itemId,
+        content_index: 0,
+        audio_end_ms: heard.audioEndMs,
+      });
+      this.stats.truncations.push({ itemId: heard.itemId, audioEndMs: heard.audioEndMs, sentMs: heard.sentMs });
+    }
+    this.dsp.dropCurrentItem();
+    pb.cleared(pb.currentItemId, t);
+    this.stats.bargeIns++;
+    this.log.info({ source, audioEndMs: heard?.audioEndMs, sentMs: heard?.sentMs }, 'barge-in');
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  /** Ends the call once: closes both sockets, frees the DSP state. */
+  end(outcome: CallOutcome, code = 1000, reason = ''): void {
+    if (this.ended) return;
+    this.outcome = outcome;
+    clearTimeout(this.startTimer);
+    this.stats.gapMs = this.dsp.gapMs();
+    this.model.close(1000, reason);
+    if (outcome !== 'hangup') {
+      try {
+        this.carrier.close(code, reason);
+      } catch {
+        // already closed
+      }
+    }
+    this.dsp.free();
+    this.pendingAppends = [];
+    this.log.info({ outcome, durationMs: Math.round(now() - this.opened), ...this.summary() }, 'call ended');
+    this.onEnd(this);
+  }
+
+  summary() {
+    const s = this.stats;
+    return {
+      framesIn: s.framesIn, framesOut: s.framesOut, marksSent: s.marksSent, marksPlayed: s.marksPlayed,
+      marksCleared: s.marksCleared, bargeIns: s.bargeIns, badMessages: s.badMessages, gapMs: s.gapMs,
+      firstAudioMs: s.firstAudioMs,
+    };
+  }
+}

@@ -1,0 +1,241 @@
+// The uWebSockets.js app: the Twilio sample's routes (ALL /incoming-call, WS /media-stream,
+// GET /) with small, direct handlers. Each WebSocket gets one Call; the Call owns everything else.
+import uWS from 'uWebSockets.js';
+import type { Logger } from 'pino';
+import { Call, type CallOptions, type CarrierSocket } from './bridge/call.js';
+import type { Config } from './config.js';
+import { connectModel } from './model/client.js';
+import type { ModelLink } from './model/client.js';
+import { connectStreamTwiml, TwimlError } from './twilio/twiml.js';
+import { formParams, SIGNATURE_HEADER, validateRequest } from './twilio/signature.js';
+
+export interface BridgeServer {
+  port: number;
+  calls: Set<Call>;
+  close(): void;
+}
+
+export interface BridgeDeps {
+  /** Opens the model session for a new call (defaults to the Realtime client per config). */
+  openModel?: (config: Config) => ModelLink;
+}
+
+const MEDIA_PATH = '/media-stream';
+/** Bot audio is paced from one ticker per thread rather than one timer per call. */
+const PACE_TICK_MS = 10;
+
+interface SocketData {
+  call?: Call;
+  closed: boolean;
+  remote: string;
+}
+
+function defaultModel(config: Config): ModelLink {
+  return connectModel({
+    apiKey: config.openaiApiKey ?? 'local',
+    baseURL: config.openaiBaseUrl,
+    model: config.openaiModel,
+    readyTimeoutMs: config.modelConnectTimeoutMs,
+    session: {
+      format: config.audioFormat,
+      model: config.openaiModel,
+      voice: config.voice,
+      instructions: config.instructions,
+    },
+  });
+}
+
+function callOptions(config: Config): CallOptions {
+  return {
+    format: config.audioFormat,
+    playbackLeadMs: config.playbackLeadMs,
+    markIntervalMs: config.markIntervalMs,
+    echoTailMs: config.echoTailMs,
+    bargeIn: config.bargeIn,
+    queueSeconds: config.queueSeconds,
+    startTimeoutMs: config.startTimeoutMs,
+    greeting: config.greeting,
+    vad: {
+      thresholdDb: config.vadThresholdDb,
+      minSpeechMs: config.vadMinSpeechMs,
+      hangoverMs: config.vadHangoverMs,
+      botThresholdDb: config.vadBotThresholdDb,
+      botMinSpeechMs: config.vadBotMinSpeechMs,
+    },
+  };
+}
+
+/** The public origin Twilio reaches us at: PUBLIC_URL, else the request's Host header. */
+function publicOrigin(config: Config, host: string): string {
+  if (config.publicUrl) return config.publicUrl.replace(/^http/, 'ws').replace(/^ws:/, 'wss:').replace(/\/+$/, '');
+  return `wss://${host}`;
+}
+
+function httpsOrigin(config: Config, host: string): string {
+  return publicOrigin(config, host).replace(/^wss/, 'https');
+}
+
+export function startBridge(config: Config, log: Logger, deps: BridgeDeps = {}): Promise<BridgeServer> {
+  const openModel = deps.openModel ?? defaultModel;
+  const calls = new Set<Call>();
+  const opts = callOptions(config);
+  const app = uWS.App();
+
+  app.get('/', (res) => {
+    res.writeHeader('Content-Type', 'application/json').end(JSON.stringify({ ok: true, service: 'voicebridge', calls: calls.size }));
+  });
+
+  app.any('/incoming-call', (res, req) => {
+    const host = req.getHeader('host');
+    const signature = req.getHeader(SIGNATURE_HEADER);
+    const path = req.getUrl() + (req.getQuery() ? `?${req.getQuery()}` : '');
+    const method = req.getMethod();
+    let aborted = false;
+    res.onAborted(() => { aborted = true; });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.onData((chunk, isLast) => {
+      size += chunk.byteLength;
+      if (size > 64 * 1024) {
+        if (!aborted) { aborted = true; res.cork(() => res.writeStatus('413 Payload Too Large').end('body too large')); }
+        return;
+      }
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (!isLast || aborted) return;
+      const body = Buffer.concat(chunks).toString('utf8');
+      const form = method === 'post' ? formParams(body) : formParams(path.split('?')[1] ?? '');
+      res.cork(() => answerIncomingCall(res, host, path, signature, form));
+    });
+  });
+
+  function answerIncomingCall(res: uWS.HttpResponse, host: string, path: string, signature: string,
+    form: Record<string, string | string[]>): void {
+    if (config.twilioAuthToken) {
+      const url = httpsOrigin(config, host) + path;
+      if (!validateRequest(config.twilioAuthToken, signature, url, form)) {
+        log.warn({ path }, 'rejected /incoming-call: bad X-Twilio-Signature');
+        res.writeStatus('403 Forbidden').end('invalid signature');
+        return;
+      }
+    }
+    const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+    const parameters: Record<string, string> = { ...config.streamParameters };
+    for (const k of ['CallSid', 'From', 'To']) {
+      const v = first(form[k]);
+      if (v) parameters[k] = v;
+    }
+    try {
+      const twiml = connectStreamTwiml({ streamUrl: publicOrigin(config, host) + MEDIA_PATH, parameters });
+      res.writeHeader('Content-Type', 'text/xml').end(twiml);
+    } catch (e) {
+      const msg = e instanceof TwimlError ? e.message : 'internal error';
+      log.error({ err: (e as Error).message }, 'cannot build TwiML');
+      res.writeStatus('500 Internal Server Error').end(msg);
+    }
+  }
+
+  app.ws<SocketData>(MEDIA_PATH, {
+    compression: uWS.DISABLED,
+    maxPayloadLength: config.maxMessageBytes,
+    idleTimeout: 60,
+    maxBackpressure: 1024 * 1024,
+    upgrade: (res, req, context) => {
+      const host = req.getHeader('host');
+      const signature = req.getHeader(SIGNATURE_HEADER);
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+      if (config.twilioAuthToken) {
+        // Twilio signs the public wss:// URL of the stream, with no params.
+        const url = publicOrigin(config, host) + MEDIA_PATH;
+        if (!validateRequest(config.twilioAuthToken, signature, url, {})) {
+          log.warn({ remote }, 'rejected media-stream upgrade: bad X-Twilio-Signature');
+          res.writeStatus('403 Forbidden').end('invalid signature');
+          return;
+        }
+      }
+      res.upgrade<SocketData>({ closed: false, remote }, key, protocol, extensions, context);
+    },
+    open: (ws) => {
+      const data = ws.getUserData();
+      const carrier: CarrierSocket = {
+        send: (m) => {
+          if (!data.closed) ws.send(m, false);
+        },
+        close: (code, reason) => {
+          if (data.closed) return;
+          data.closed = true;
+          ws.end(code, reason);
+        },
+        batch: (fn) => {
+          if (data.closed) fn();
+          else ws.cork(fn);
+        },
+      };
+      let model: ModelLink;
+      try {
+        model = openModel(config);
+      } catch (e) {
+        log.error({ err: (e as Error).message }, 'cannot open model session');
+        carrier.close(1011, 'model unavailable');
+        return;
+      }
+      const callLog = log.child({ remote: data.remote });
+      data.call = new Call(carrier, model, opts, callLog, (c) => calls.delete(c));
+      calls.add(data.call);
+    },
+    message: (ws, message, isBinary) => {
+      const call = ws.getUserData().call;
+      if (!call) return;
+      if (isBinary) {
+        call.rejectBinary();
+        return;
+      }
+      try {
+        call.onCarrierMessage(new Uint8Array(message));
+      } catch (e) {
+        // A bug hit by one call's input ends that call, never the process or another call.
+        log.error({ err: (e as Error).stack, callSid: call.callSid }, 'call handler threw; ending call');
+        call.end('bad_stream', 1011, 'internal error');
+      }
+    },
+    close: (ws) => {
+      const data = ws.getUserData();
+      data.closed = true;
+      data.call?.end('hangup');
+    },
+  });
+
+  const ticker = setInterval(() => {
+    const t = performance.now();
+    for (const call of calls) {
+      try {
+        call.tick(t);
+      } catch (e) {
+        log.error({ err: (e as Error).stack, callSid: call.callSid }, 'pacer threw; ending call');
+        call.end('bad_stream', 1011, 'internal error');
+      }
+    }
+  }, PACE_TICK_MS);
+
+  return new Promise((resolve, reject) => {
+    app.listen(config.host, config.port, (socket) => {
+      if (!socket) {
+        clearInterval(ticker);
+        reject(new Error(`cannot listen on ${config.host}:${config.port}`));
+        return;
+      }
+      const port = uWS.us_socket_local_port(socket);
+      resolve({
+        port,
+        calls,
+        close() {
+          clearInterval(ticker);
+          for (const c of [...calls]) c.end('shutdown', 1001, 'server shutting down');
+          uWS.us_listen_socket_close(socket);
+        },
+      });
+    });
+  });
+}
