@@ -84,13 +84,13 @@ const F_UP = 4;            // usize: 8k -> 24k resampler (PCM24 mode)
 const F_DOWN = 8;          // usize: 24k -> 8k resampler (PCM24 mode)
 const F_VAD = 12;          // usize
 const F_RING = 16;         // usize: outbound mu-law ring
-const F_LAST_TS = 20;      // i32: timestamp of the last media message, -1 before the first
-const F_LAST_DUR = 24;     // i32: its duration in ms
-const F_GAP_MS = 28;       // i32: silence inserted for timestamp gaps, in total
-const F_CARRY = 32;        // i32: odd PCM byte carried between deltas, -1 if none
-const F_PREFIX_LEN = 36;   // i32
-const F_ITEM_LEN = 40;     // i32
-const F_DROP_LEN = 44;     // i32
+const F_GAP = 20;          // i32: silence inserted for timestamp gaps, in total, 8 kHz samples
+const F_CARRY = 24;        // i32: odd PCM byte carried between deltas, -1 if none
+const F_PREFIX_LEN = 28;   // i32
+const F_ITEM_LEN = 32;     // i32
+const F_DROP_LEN = 36;     // i32
+const F_NEXT_TS = 40;      // i64: where the next media message should start, in 8 kHz samples
+                           //      since stream start (timestamp * 8); -1 before the first
 const F_PREFIX = 48;                     // PREFIX_CAP bytes: Twilio media message up to the payload
 const F_ITEM = F_PREFIX + PREFIX_CAP;    // ID_CAP bytes: item id of the audio being queued
 const F_DROP = F_ITEM + ID_CAP;          // ID_CAP bytes: item id cut by barge-in
@@ -109,8 +109,9 @@ export function call_new(mode: i32, ringBytes: i32): usize {
     store<usize>(p, resampler_new(24000, 8000), F_DOWN);
   }
   store<usize>(p, vad_new(), F_VAD);
-  store<usize>(p, ring_new(ringBytes), F_RING);
-  store<i32>(p, -1, F_LAST_TS);
+  // A ring must hold at least one frame; ring_new(0) would return a null ring.
+  store<usize>(p, ring_new(max(ringBytes, FRAME_BYTES)), F_RING);
+  store<i64>(p, -1, F_NEXT_TS);
   store<i32>(p, -1, F_CARRY);
   return p;
 }
@@ -134,7 +135,7 @@ export function call_frame_ptr(): usize { return OUT_FRAME; }
 export function call_frame_bytes(): i32 { return frameBytes; }
 export function call_vad(p: usize): usize { return load<usize>(p, F_VAD); }
 export function call_ring(p: usize): usize { return load<usize>(p, F_RING); }
-export function call_gap_ms(p: usize): i32 { return load<i32>(p, F_GAP_MS); }
+export function call_gap_ms(p: usize): i32 { return load<i32>(p, F_GAP) / 8; }
 export function call_item_ptr(p: usize): usize { return p + F_ITEM; }
 export function call_item_len(p: usize): i32 { return load<i32>(p, F_ITEM_LEN); }
 export function call_queued_bytes(p: usize): i32 { return ring_available(load<usize>(p, F_RING)); }
@@ -199,25 +200,27 @@ export function call_inbound_payload(p: usize, len: i32, ts: i32, botPlaying: i3
 
 function inboundPayload(p: usize, b64: usize, b64Len: i32, ts: i32, botPlaying: i32): i32 {
   if (b64Len > (MAX_PAYLOAD_BYTES + 2) / 3 * 4) return ERR_TOO_LARGE;
-  // Silence for a timestamp gap goes first, so the model hears the caller in real time.
+  // Silence for a timestamp gap goes first, so the model hears the caller in real time. The
+  // timeline is kept in samples, so payloads that are not whole milliseconds do not drift.
   let gap = 0;
-  const lastTs = load<i32>(p, F_LAST_TS);
-  if (ts >= 0 && lastTs >= 0) {
-    const expected = lastTs + load<i32>(p, F_LAST_DUR);
-    if (ts > expected) {
-      gap = (ts - expected) * 8;
-      if (gap > MAX_GAP_BYTES) gap = MAX_GAP_BYTES;
-    }
-  }
+  const next = load<i64>(p, F_NEXT_TS);
+  const at: i64 = ts >= 0 ? <i64>ts * 8 : -1;
+  if (at >= 0 && next >= 0 && at > next) gap = <i32>min<i64>(at - next, <i64>MAX_GAP_BYTES);
   const n = b64_decode(b64, b64Len, MULAW_BUF + <usize>gap);
   if (n < 0) return ERR_BASE64;
   if (gap > 0) {
     memory.fill(MULAW_BUF, 0xFF, <usize>gap);
-    store<i32>(p, load<i32>(p, F_GAP_MS) + gap / 8, F_GAP_MS);
+    store<i32>(p, load<i32>(p, F_GAP) + gap, F_GAP);
   }
-  if (ts >= 0) {
-    store<i32>(p, ts, F_LAST_TS);
-    store<i32>(p, n / 8, F_LAST_DUR);
+  // The expected start only moves forward: a duplicate or late message must not make the one
+  // after it look like it follows a gap. A jump back of more than the gap cap is a new
+  // timeline (a bogus forward timestamp must not switch gap filling off for the rest of the call).
+  // A message without a timestamp still occupies its length of the timeline.
+  if (at >= 0) {
+    const end = at + <i64>n;
+    if (next < 0 || end > next || at < next - <i64>MAX_GAP_BYTES) store<i64>(p, end, F_NEXT_TS);
+  } else if (next >= 0) {
+    store<i64>(p, next + <i64>n, F_NEXT_TS);
   }
   const total = gap + n;
   ulaw_decode_block(MULAW_BUF, PCM8_BUF, total);
@@ -254,7 +257,7 @@ export function call_outbound_message(p: usize, len: i32): i32 {
   if (it >= 0) {
     const itLen = json_last_len();
     const dropLen = load<i32>(p, F_DROP_LEN);
-    if (itLen == dropLen && bytesEqual(IN_MSG + <usize>it, p + F_DROP, itLen)) return DELTA_DROPPED;
+    if (dropLen > 0 && itLen == dropLen && bytesEqual(IN_MSG + <usize>it, p + F_DROP, itLen)) return DELTA_DROPPED;
     if (itLen > ID_CAP) return ERR_NEEDS_PARSE;
     const curLen = load<i32>(p, F_ITEM_LEN);
     if (itLen != curLen || !bytesEqual(IN_MSG + <usize>it, p + F_ITEM, itLen)) {
@@ -283,18 +286,18 @@ function outboundAudio(p: usize, b64: usize, b64Len: i32): i32 {
   for (let off = 0; off < b64Len; off += DELTA_CHUNK_CHARS) {
     const chunk = min(DELTA_CHUNK_CHARS, b64Len - off);
     if (pcm24) {
-      // PCM16 samples may straddle deltas: a carried odd byte goes in front of this chunk.
+      // PCM16 samples may straddle deltas: a carried odd byte goes just in front of this chunk.
+      // Decoding at an even address keeps the usual (no carry) case aligned; with a carry the
+      // samples start at an odd address, which wasm loads handle (alignment is only a hint).
       const carry = load<i32>(p, F_CARRY);
-      const at = PCM24_BUF + 1;
+      const at = PCM24_BUF + 2;
       const n = b64_decode(b64 + <usize>off, chunk, at);
       if (n < 0) return ERR_BASE64;
       let start = at;
       let bytes = n;
-      if (carry >= 0) { store<u8>(PCM24_BUF, <u8>carry); start = PCM24_BUF; bytes++; }
+      if (carry >= 0) { start = at - 1; store<u8>(start, <u8>carry); bytes++; }
       if (bytes & 1) { store<i32>(p, <i32>load<u8>(start + <usize>(bytes - 1)), F_CARRY); bytes--; }
       else store<i32>(p, -1, F_CARRY);
-      // Samples must be 2-byte aligned for the resampler: move them when they start odd.
-      if (start & 1) { memory.copy(start - 1, start, <usize>bytes); start--; }
       const m = resampler_process(load<usize>(p, F_DOWN), start, bytes >> 1, PCM8_BUF);
       ulaw_encode_block(PCM8_BUF, MULAW_BUF, m);
       queued += ring_write(ring, MULAW_BUF, m);
@@ -313,8 +316,12 @@ function outboundAudio(p: usize, b64: usize, b64Len: i32): i32 {
  */
 export function call_drop_current_item(p: usize): void {
   const itLen = load<i32>(p, F_ITEM_LEN);
-  memory.copy(p + F_DROP, p + F_ITEM, <usize>itLen);
-  store<i32>(p, itLen, F_DROP_LEN);
+  // A second drop with no new item since must not forget the item dropped first: its late
+  // deltas are still on the way.
+  if (itLen > 0) {
+    memory.copy(p + F_DROP, p + F_ITEM, <usize>itLen);
+    store<i32>(p, itLen, F_DROP_LEN);
+  }
   store<i32>(p, 0, F_ITEM_LEN);
   store<i32>(p, -1, F_CARRY);
   ring_clear(load<usize>(p, F_RING));
@@ -324,17 +331,19 @@ export function call_drop_current_item(p: usize): void {
 
 /**
  * Pops up to one 20 ms frame of queued audio and writes a ready-to-send Twilio media message to
- * OUT_FRAME. Returns its length, or 0 when less than a frame is queued and `allowPartial` is 0
- * (call_frame_bytes tells how much audio it carries).
+ * OUT_FRAME. Returns its length, or 0 when less than a frame is queued and `allowPartial` is 0,
+ * or no streamSid is set yet (nothing is consumed then; call_frame_bytes tells how much audio
+ * the frame carries).
  */
 export function call_outbound_frame(p: usize, allowPartial: i32): i32 {
   const ring = load<usize>(p, F_RING);
   const avail = ring_available(ring);
   frameBytes = 0;
+  const prefixLen = load<i32>(p, F_PREFIX_LEN);
+  if (prefixLen == 0) return 0;
   if (avail == 0 || (avail < FRAME_BYTES && allowPartial == 0)) return 0;
   const n = min(avail, FRAME_BYTES);
   ring_read(ring, MULAW_BUF, n);
-  const prefixLen = load<i32>(p, F_PREFIX_LEN);
   memory.copy(OUT_FRAME, p + F_PREFIX, <usize>prefixLen);
   let w = prefixLen + b64_encode(MULAW_BUF, n, OUT_FRAME + <usize>prefixLen);
   store<u8>(OUT_FRAME + <usize>w, 0x22);     // "
@@ -355,9 +364,8 @@ export function call_reset(p: usize): void {
   if (down != 0) resampler_reset(down);
   vad_reset(load<usize>(p, F_VAD));
   ring_clear(load<usize>(p, F_RING));
-  store<i32>(p, -1, F_LAST_TS);
-  store<i32>(p, 0, F_LAST_DUR);
-  store<i32>(p, 0, F_GAP_MS);
+  store<i64>(p, -1, F_NEXT_TS);
+  store<i32>(p, 0, F_GAP);
   store<i32>(p, -1, F_CARRY);
   store<i32>(p, 0, F_ITEM_LEN);
   store<i32>(p, 0, F_DROP_LEN);

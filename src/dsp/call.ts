@@ -1,7 +1,10 @@
 // Typed handle over one call's DSP state (assembly/call.ts). The bridge copies message bytes in
 // and sends the bytes written out; it never touches samples. Views made here stay valid for the
 // call's lifetime because memory only grows in `new CallDsp()` (dsp_alloc), never per frame.
+import { VAD_DEFAULTS, type VadParams } from './vad.js';
 import { loadDsp, type DspExports } from './wasm.js';
+
+export type { VadParams };
 
 export type ModelAudioFormat = 'pcm24k' | 'pcmu';
 
@@ -94,18 +97,8 @@ function getScratch(): Scratch {
   return scratch;
 }
 
-export interface VadParams {
-  /** Onset threshold above the adaptive noise floor, dB. */
-  thresholdDb: number;
-  /** Speech needed before onset is declared, ms. */
-  minSpeechMs: number;
-  /** Speech state held after energy drops, ms. */
-  hangoverMs: number;
-  /** Threshold while the bot's audio may echo back, dB above floor. */
-  botThresholdDb: number;
-  /** Confirmation while the bot's audio may echo back, ms. */
-  botMinSpeechMs: number;
-}
+/** The VAD kernel's own defaults (one source: src/dsp/vad.ts). */
+export const DEFAULT_VAD: Readonly<VadParams> = VAD_DEFAULTS;
 
 export interface CallDspOptions {
   format: ModelAudioFormat;
@@ -126,25 +119,39 @@ export class CallDsp {
   private readonly ex: CallExports;
   private ptr: number;
   readonly format: ModelAudioFormat;
+  private vad: VadParams = { ...DEFAULT_VAD };
 
   constructor(opts: CallDspOptions) {
     this.ex = loadDsp() as CallExports;
     this.format = opts.format;
-    const ringBytes = Math.round((opts.queueSeconds ?? 30) * 8000);
+    // At least one frame (the kernel enforces it too); a non-number falls back to the default.
+    const seconds = Number.isFinite(opts.queueSeconds) ? (opts.queueSeconds as number) : 30;
+    const ringBytes = Math.max(FRAME_BYTES, Math.min(2 ** 30, Math.round(seconds * 8000)));
     this.ptr = this.ex.call_new(opts.format === 'pcmu' ? 1 : 0, ringBytes);
     if (opts.vad) this.setVad(opts.vad);
   }
 
   get freed(): boolean { return this.ptr === 0; }
 
+  // After free() the state pointer is 0 and the kernels would write over static data shared by
+  // every call on this thread: feeding audio then is a bug and throws; queries answer "empty".
+  private live(): number {
+    if (this.ptr === 0) throw new Error('CallDsp used after free()');
+    return this.ptr;
+  }
+
+  /** Changes some VAD parameters; the others keep their current values (initially DEFAULT_VAD). */
   setVad(v: Partial<VadParams>): void {
-    const d = { ...DEFAULT_VAD, ...v };
+    if (this.ptr === 0) return;
+    const d = { ...this.vad, ...v };
+    this.vad = d;
     this.ex.vad_set_params(this.ex.call_vad(this.ptr), d.thresholdDb, d.minSpeechMs, d.hangoverMs,
       d.botThresholdDb, d.botMinSpeechMs);
   }
 
   /** Sets the streamSid written into outbound media messages. */
   setStreamSid(sid: string): boolean {
+    if (this.ptr === 0) return false;
     const s = getScratch();
     const escaped = JSON.stringify(sid).slice(1, -1);
     const len = s.inBuf.write(escaped, 0, 'utf8');
@@ -159,15 +166,23 @@ export class CallDsp {
     const s = getScratch();
     if (msg.length > s.inBytes.length) return ERR_TOO_LARGE;
     s.inBytes.set(msg);
-    return this.ex.call_inbound_message(this.ptr, msg.length, botPlaying ? 1 : 0);
+    return this.ex.call_inbound_message(this.live(), msg.length, botPlaying ? 1 : 0);
   }
 
-  /** The slow path: a base64 payload the caller extracted with JSON.parse. */
+  /**
+   * The slow path: a base64 payload the caller extracted with JSON.parse. `timestampMs` that is
+   * not a whole number in [0, 2^31) (NaN from a missing field, say) counts as unknown: the
+   * payload then just follows the previous one, with no gap filling.
+   */
   inboundPayload(b64: string, timestampMs: number, botPlaying: boolean): number {
+    const p = this.live();
     const s = getScratch();
     if (b64.length > s.inBytes.length) return ERR_TOO_LARGE;
-    const len = s.inBuf.write(b64, 0, 'latin1');
-    return this.ex.call_inbound_payload(this.ptr, len, timestampMs, botPlaying ? 1 : 0);
+    // utf8, not latin1: a non-ASCII character must stay invalid rather than fold onto a base64 one.
+    const len = s.inBuf.write(b64, 0, 'utf8');
+    if (len !== b64.length) return ERR_BASE64;
+    const ts = Number.isInteger(timestampMs) && timestampMs >= 0 && timestampMs < 2 ** 31 ? timestampMs : -1;
+    return this.ex.call_inbound_payload(p, len, ts, botPlaying ? 1 : 0);
   }
 
   /** The append message written by the last inbound call (view into WASM memory). */
@@ -180,17 +195,20 @@ export class CallDsp {
     const s = getScratch();
     if (msg.length > s.inBytes.length) return ERR_TOO_LARGE;
     s.inBytes.set(msg);
-    return this.ex.call_outbound_message(this.ptr, msg.length);
+    return this.ex.call_outbound_message(this.live(), msg.length);
   }
 
   /** The slow path for a delta too large or unusual for the scan: base64 audio in chunks. */
   outboundAudio(b64: string): number {
+    const p = this.live();
     const s = getScratch();
     const chunk = s.inBytes.length & ~3;
     let queued = 0;
     for (let off = 0; off < b64.length; off += chunk) {
-      const len = s.inBuf.write(b64.slice(off, off + chunk), 0, 'latin1');
-      const r = this.ex.call_outbound_audio(this.ptr, len);
+      const part = b64.length <= chunk ? b64 : b64.slice(off, off + chunk);
+      const len = s.inBuf.write(part, 0, 'utf8');
+      if (len !== part.length) return ERR_BASE64;
+      const r = this.ex.call_outbound_audio(p, len);
       if (r < 0) return r;
       queued += r;
     }
@@ -199,12 +217,18 @@ export class CallDsp {
 
   /** Item id of the audio being queued (read once per item, when DELTA_NEW_ITEM is set). */
   currentItemId(): string {
+    if (this.ptr === 0) return '';
     const len = this.ex.call_item_len(this.ptr);
-    return Buffer.from(this.ex.memory.buffer, this.ex.call_item_ptr(this.ptr), len).toString('latin1');
+    // The raw JSON bytes of the id (escaped ids take the parse path), so UTF-8.
+    return Buffer.from(this.ex.memory.buffer, this.ex.call_item_ptr(this.ptr), len).toString('utf8');
   }
 
-  /** Builds the next outbound Twilio media message, or returns null if not enough is queued. */
+  /**
+   * Builds the next outbound Twilio media message (a view valid until the next call into this
+   * module), or returns null if not enough is queued or no streamSid is set.
+   */
   nextFrame(allowPartial: boolean): Uint8Array | null {
+    if (this.ptr === 0) return null;
     const len = this.ex.call_outbound_frame(this.ptr, allowPartial ? 1 : 0);
     return len === 0 ? null : getScratch().frame(len);
   }
@@ -212,13 +236,16 @@ export class CallDsp {
   /** Audio bytes (8 kHz mu-law, 8 per ms) in the frame built by the last nextFrame. */
   lastFrameBytes(): number { return this.ex.call_frame_bytes(); }
 
-  queuedBytes(): number { return this.ex.call_queued_bytes(this.ptr); }
-  queueSpace(): number { return this.ex.call_queue_space(this.ptr); }
-  gapMs(): number { return this.ex.call_gap_ms(this.ptr); }
-  lastEnergyDb(): number { return this.ex.vad_energy_db(this.ex.call_vad(this.ptr)); }
+  queuedBytes(): number { return this.ptr === 0 ? 0 : this.ex.call_queued_bytes(this.ptr); }
+  queueSpace(): number { return this.ptr === 0 ? 0 : this.ex.call_queue_space(this.ptr); }
+  gapMs(): number { return this.ptr === 0 ? 0 : this.ex.call_gap_ms(this.ptr); }
+  lastEnergyDb(): number { return this.ptr === 0 ? -100 : this.ex.vad_energy_db(this.ex.call_vad(this.ptr)); }
 
-  /** Barge-in: drops queued audio and ignores later deltas of the current item. */
-  dropCurrentItem(): void { this.ex.call_drop_current_item(this.ptr); }
+  /**
+   * Barge-in: drops queued audio and ignores later deltas of the current item (also when called
+   * again before a new item started: the first dropped item stays dropped).
+   */
+  dropCurrentItem(): void { if (this.ptr !== 0) this.ex.call_drop_current_item(this.ptr); }
 
   free(): void {
     if (this.ptr !== 0) {
@@ -228,10 +255,3 @@ export class CallDsp {
   }
 }
 
-export const DEFAULT_VAD: VadParams = {
-  thresholdDb: 12,
-  minSpeechMs: 20,
-  hangoverMs: 200,
-  botThresholdDb: 22,
-  botMinSpeechMs: 40,
-};
