@@ -8,7 +8,7 @@ import pino from 'pino';
 import { readWav } from '../../src/audio/wav.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { decodeMulaw, encodeMulaw } from '../../src/dsp/g711.js';
-import { loadDsp, samplesAt } from '../../src/dsp/wasm.js';
+import { resample as dspResample, type SampleRate } from '../../src/dsp/resample.js';
 import { startLocalModel, type LocalModel, type LocalModelOptions } from '../../src/model/local/index.js';
 import { startBridge, type BridgeDeps, type BridgeServer } from '../../src/server.js';
 
@@ -75,34 +75,11 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-// ---- the project's resampler (assembly/resample.ts), one-shot ---------------------------------------
+// ---- the project's resampler (src/dsp/resample.ts: the kernel the bridge runs per frame) -------------
 
-interface ResamplerExports {
-  resampler_new(inRate: number, outRate: number): number;
-  resampler_free(p: number): void;
-  resampler_max_out(p: number, n: number): number;
-  resampler_process(p: number, src: number, n: number, dst: number): number;
-  dsp_alloc(n: number): number;
-  dsp_free(p: number): void;
-}
-
-/** Resamples with the same streaming kernel the bridge runs per frame (one shot = frame by frame). */
-export function resample(pcm: Int16Array, from: number, to: number): Int16Array {
-  const ex = loadDsp() as unknown as ResamplerExports;
-  const r = ex.resampler_new(from, to);
-  if (!r) throw new Error(`no resampler ${from} -> ${to}`);
-  const outN = ex.resampler_max_out(r, pcm.length);
-  const src = ex.dsp_alloc(pcm.length * 2 + 16);
-  const dst = ex.dsp_alloc(outN * 2 + 16);
-  try {
-    samplesAt(src, pcm.length).set(pcm);
-    const n = ex.resampler_process(r, src, pcm.length, dst);
-    return samplesAt(dst, n).slice();
-  } finally {
-    ex.dsp_free(src);
-    ex.dsp_free(dst);
-    ex.resampler_free(r);
-  }
+/** One shot; the kernel gives the same output frame by frame, so this is what the bridge computes. */
+export function resample(pcm: Int16Array, from: SampleRate, to: SampleRate): Int16Array {
+  return dspResample(pcm, from, to);
 }
 
 // ---- signal comparison --------------------------------------------------------------------------------
