@@ -81,7 +81,8 @@ export class Call {
   /** Appends made before the model session was ready: sent in order once it is. */
   private pendingAppends: Buffer[] = [];
   private startTimer: NodeJS.Timeout | undefined;
-  private warnedEarlyMedia = false;
+  /** Kinds of bad message already logged: each is logged once, then only every 1024th message. */
+  private readonly badKinds = new Set<string>();
   private readonly log: Logger;
 
   constructor(
@@ -128,10 +129,9 @@ export class Call {
 
   private onInboundAudio(flags: number, t: number): void {
     this.stats.framesIn++;
-    if (!this.streamSid && !this.warnedEarlyMedia) {
-      this.warnedEarlyMedia = true;
-      this.log.warn('media before start: audio kept, stream not yet identified');
-    }
+    // Twilio always starts with `start`; audio before it is kept (the session is open) but the
+    // stream is not identified yet, so it counts as a protocol anomaly.
+    if (!this.streamSid) this.badMessage('media before start: audio kept, stream not yet identified');
     const append = this.dsp.appendMessage();
     if (this.modelReady) this.model.sendRaw(append);
     else this.pendingAppends.push(Buffer.from(append));
@@ -199,10 +199,15 @@ export class Call {
 
   private badMessage(why: string): void {
     this.stats.badMessages++;
-    // One line per kind is enough to diagnose; a flood must not flood the log.
-    if (this.stats.badMessages <= 5 || (this.stats.badMessages & 1023) === 0) {
-      this.log.warn({ count: this.stats.badMessages }, `bad twilio message: ${why}`);
+    // One line per kind is enough to diagnose; a flood must not flood the log. The kind is the
+    // text before the first ':' (parse errors name the field there), and only a few are kept.
+    const kind = why.split(':', 1)[0];
+    let log = (this.stats.badMessages & 1023) === 0;
+    if (!this.badKinds.has(kind) && this.badKinds.size < 32) {
+      this.badKinds.add(kind);
+      log = true;
     }
+    if (log) this.log.warn({ count: this.stats.badMessages }, `bad twilio message: ${why}`);
   }
 
   // ---- model -> Twilio ------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
+import WebSocket from 'ws';
 import { readWav } from '../../src/audio/wav.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { decodeMulaw, encodeMulaw } from '../../src/dsp/g711.js';
@@ -185,5 +186,88 @@ export async function until(cond: () => boolean, ms = 3000, what = 'condition'):
   while (!cond()) {
     if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+// ---- a raw Twilio side, for lifecycle and bad-input tests ------------------------------------------
+
+
+export interface Received {
+  text: string;
+  json: { event?: string; [k: string]: unknown } | null;
+}
+
+/** A hand-driven Twilio media-stream socket: send what a test wants, record what comes back. */
+export class TwilioSocket {
+  readonly received: Received[] = [];
+  closeCode: number | undefined;
+  closeReason = '';
+  readonly closed: Promise<number>;
+  readonly streamSid: string;
+  readonly callSid: string;
+  private seq = 0;
+  private chunk = 0;
+
+  private constructor(readonly ws: WebSocket, sid: string) {
+    this.streamSid = `MZ${sid}`;
+    this.callSid = `CA${sid}`;
+    ws.on('message', (d: Buffer, isBinary: boolean) => {
+      const text = d.toString('utf8');
+      let json = null;
+      if (!isBinary) try { json = JSON.parse(text); } catch { /* recorded as text */ }
+      this.received.push({ text, json });
+    });
+    this.closed = new Promise((resolve) => ws.on('close', (code: number, reason: Buffer) => {
+      this.closeCode = code;
+      this.closeReason = reason.toString();
+      resolve(code);
+    }));
+  }
+
+  static async open(url: string, headers: Record<string, string> = {}, sid = Math.random().toString(16).slice(2)): Promise<TwilioSocket> {
+    const ws = new WebSocket(url, { headers, perMessageDeflate: false });
+    ws.on('error', () => {});
+    const t = new TwilioSocket(ws, sid);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+      ws.once('close', () => reject(new Error('closed before open')));
+    });
+    return t;
+  }
+
+  send(obj: object | string): void {
+    this.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj));
+  }
+
+  connected(): void {
+    this.send({ event: 'connected', protocol: 'Call', version: '1.0.0' });
+  }
+
+  start(parameters: Record<string, string> = {}): void {
+    this.send({
+      event: 'start', sequenceNumber: String(++this.seq), streamSid: this.streamSid,
+      start: {
+        accountSid: 'ACtest', streamSid: this.streamSid, callSid: this.callSid, tracks: ['inbound'],
+        customParameters: parameters, mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
+      },
+    });
+  }
+
+  /** One 20 ms frame of mu-law; timestamps follow the frame count. */
+  media(codes: Uint8Array = silenceMulaw(20), payload?: string): void {
+    this.chunk++;
+    this.send({
+      event: 'media', sequenceNumber: String(++this.seq), streamSid: this.streamSid,
+      media: { track: 'inbound', chunk: String(this.chunk), timestamp: String(this.chunk * 20), payload: payload ?? Buffer.from(codes).toString('base64') },
+    });
+  }
+
+  stop(): void {
+    this.send({ event: 'stop', sequenceNumber: String(++this.seq), streamSid: this.streamSid, stop: { accountSid: 'ACtest', callSid: this.callSid } });
+  }
+
+  events(name: string): Received[] {
+    return this.received.filter((r) => r.json?.event === name);
   }
 }
