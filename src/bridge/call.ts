@@ -15,6 +15,7 @@ import {
 import type { ModelLink } from '../model/client.js';
 import type { ServerEvent } from '../model/protocol.js';
 import { parseControlMessage, serializeClear, serializeMark, type TwilioStart } from '../twilio/protocol.js';
+import { DEFAULT_ECHO_MARGIN_DB, EchoGate } from './echo.js';
 import { Playback } from './playback.js';
 
 /** The carrier side of a call as the core sees it (a Twilio WebSocket here). */
@@ -31,7 +32,10 @@ export interface CallOptions {
   format: ModelAudioFormat;
   playbackLeadMs: number;
   markIntervalMs: number;
+  /** How long after bot audio played its echo may still come back (the echo gate's window). */
   echoTailMs: number;
+  /** Echo return loss assumed minus a safety margin, dB (default DEFAULT_ECHO_MARGIN_DB). */
+  echoMarginDb?: number;
   bargeIn: boolean;
   vad: VadParams;
   queueSeconds: number;
@@ -77,6 +81,7 @@ export class Call {
 
   private readonly opened = now();
   private readonly playback: Playback;
+  private readonly echo: EchoGate;
   private modelReady = false;
   /** Appends made before the model session was ready: sent in order once it is. */
   private pendingAppends: Buffer[] = [];
@@ -95,6 +100,14 @@ export class Call {
     this.log = log;
     this.dsp = new CallDsp({ format: opts.format, queueSeconds: opts.queueSeconds, vad: opts.vad });
     this.playback = new Playback(opts.markIntervalMs);
+    this.echo = new EchoGate({
+      windowMs: opts.echoTailMs,
+      marginDb: opts.echoMarginDb ?? DEFAULT_ECHO_MARGIN_DB,
+      thresholdDb: opts.vad.thresholdDb,
+      minSpeechMs: opts.vad.minSpeechMs,
+      hangoverMs: opts.vad.hangoverMs,
+      botMinSpeechMs: opts.vad.botMinSpeechMs,
+    }, this.dsp);
     model.onAudioDelta = (msg) => this.onModelAudio(msg);
     model.onEvent = (ev) => this.onModelEvent(ev);
     model.onClose = (code, reason) => this.onModelClose(code, reason);
@@ -115,7 +128,7 @@ export class Call {
   onCarrierMessage(bytes: Uint8Array): void {
     if (this.ended) return;
     const t = now();
-    const code = this.dsp.inboundMessage(bytes, this.botMayEcho(t));
+    const code = this.dsp.inboundMessage(bytes, this.echo.beforeInbound(t));
     if (code >= 0) {
       this.onInboundAudio(code, t);
       return;
@@ -152,7 +165,7 @@ export class Call {
         return this.onStart(msg);
       case 'media': {
         // The scan declined it (escapes, reordered exotic shapes): same kernel, parsed fields.
-        const code = this.dsp.inboundPayload(msg.media.payload, Number(msg.media.timestamp), this.botMayEcho(t));
+        const code = this.dsp.inboundPayload(msg.media.payload, Number(msg.media.timestamp), this.echo.beforeInbound(t));
         if (code >= 0) this.onInboundAudio(code, t);
         else this.badMessage(code === -3 ? 'media payload is not valid base64' : 'media payload too large');
         return;
@@ -258,10 +271,19 @@ export class Call {
   private onModelEvent(ev: ServerEvent): void {
     if (this.ended) return;
     switch (ev.type) {
-      case 'input_audio_buffer.speech_started':
-        // Fallback: the model heard speech our VAD missed while the bot was audible.
-        if (this.opts.bargeIn && this.botAudible(now())) this.bargeIn(now(), 'model_vad');
+      case 'input_audio_buffer.speech_started': {
+        // Fallback: the model heard speech our VAD missed while the bot was audible. Not while
+        // the bot's own echo could be what it heard: the model cannot tell, the echo gate can.
+        const t = now();
+        if (!this.opts.bargeIn || !this.botAudible(t)) return;
+        this.echo.beforeInbound(t);
+        if (this.echo.lastEchoPossible) {
+          this.log.debug('model speech_started while bot echo is possible: not a barge-in');
+          return;
+        }
+        this.bargeIn(t, 'model_vad');
         return;
+      }
       case 'response.output_audio.done':
         this.playback.audioDone = true;
         this.tick(now());
@@ -311,6 +333,8 @@ export class Call {
     while (pb.bufferedMs(t) < lead) {
       const frame = this.dsp.nextFrame(pb.audioDone);
       if (frame === null) break;
+      // Twilio plays it when its buffer reaches it: now if the buffer ran dry.
+      this.echo.sent(frame.length, this.dsp.lastFrameBytes(), t + Math.max(0, pb.bufferedMs(t)));
       this.carrier.send(frame);
       this.stats.framesOut++;
       if (this.stats.firstAudioMs === null) this.stats.firstAudioMs = Math.round(t - this.opened);
@@ -332,11 +356,6 @@ export class Call {
     return this.dsp.queuedBytes() > 0 || this.playback.bufferedMs(t) > 0;
   }
 
-  /** The bot's voice may still be coming back on the inbound track (speakerphone echo). */
-  private botMayEcho(t: number): boolean {
-    return this.dsp.queuedBytes() > 0 || this.playback.bufferedMs(t) > -this.opts.echoTailMs;
-  }
-
   // ---- barge-in -------------------------------------------------------------------------------
 
   private bargeIn(t: number, source: 'local_vad' | 'model_vad'): void {
@@ -354,6 +373,7 @@ export class Call {
       this.stats.truncations.push({ itemId: heard.itemId, audioEndMs: heard.audioEndMs, sentMs: heard.sentMs });
     }
     this.dsp.dropCurrentItem();
+    this.echo.cleared(t);
     pb.cleared(pb.currentItemId, t);
     this.stats.bargeIns++;
     this.log.info({ source, audioEndMs: heard?.audioEndMs, sentMs: heard?.sentMs }, 'barge-in');
