@@ -146,7 +146,7 @@ async function main(): Promise<void> {
     '',
     `voicebridge DSP bench — ${m.cpu} (${m.cores} cores), Node ${m.node} (V8 ${m.v8}), ${m.platform}`,
     'per frame = median time per 20 ms of audio; ±% = 95% margin of the mean; vs best peer = best peer time / this time (>1 is faster)',
-    '* ours   = reference   (blank) peer;  all WASM (ours and peers) compiled by TurboFan up front (--no-liftoff)',
+    'marks: * ours, = reference (the least any implementation must do), blank = peer; all WASM (ours and peers) compiled by TurboFan up front (--no-liftoff)',
     '',
     formatTable(rows),
     '',
