@@ -41,6 +41,11 @@ function defaultModel(config: Config): ModelLink {
       model: config.openaiModel,
       voice: config.voice,
       instructions: config.instructions,
+      // Barge-in is the bridge's decision, not the model's: the bridge knows what it played and
+      // tells the caller from the bot's own echo (bridge/echo.ts), then sends response.cancel
+      // itself. The model's VAD hears a speakerphone's echo as speech and would cut its own
+      // answer short; and with BARGE_IN=off the bot must not be interrupted at all.
+      turnDetection: { interrupt_response: false },
     },
   });
 }

@@ -102,8 +102,26 @@ async function main(): Promise<void> {
   const normalFrames = cases.map((c) => firstOnsetFrame(c.normal));
   const utts = manifest().files.filter((f) => f.file.startsWith('u') && f.onsetMs !== undefined);
   const schemes: Scheme[] = [];
-  for (const thr of [12, 16, 18, 20, 22, 25, 28, 30]) for (const min of [20, 40, 60, 100, 150]) schemes.push({ kind: 'flag', botThresholdDb: thr, botMinSpeechMs: min, echoTailMs: 400 });
-  for (const k of [0, 3, 6, 8, 10]) for (const min of [20, 40, 60]) for (const w of [300, 400, 500]) schemes.push({ kind: 'ref', k, botMinSpeechMs: min, windowMs: w, echoTailMs: 400 });
+  const full = process.argv.includes('--full');
+  const thrs = full ? [12, 16, 18, 20, 22, 25, 28, 30, 32, 35] : [22, 28, 32];
+  const mins = full ? [20, 40, 60, 100, 150] : [20, 40, 150];
+  for (const thr of thrs) for (const min of mins) schemes.push({ kind: 'flag', botThresholdDb: thr, botMinSpeechMs: min, echoTailMs: 400 });
+  for (const k of full ? [0, 3, 6, 8, 10, 12] : [6, 8, 10]) for (const min of full ? [20, 40, 60] : [20, 40]) for (const w of full ? [300, 400, 500] : [400, 500]) {
+    schemes.push({ kind: 'ref', k, botMinSpeechMs: min, windowMs: w, echoTailMs: 400 });
+  }
+  // Baseline: the same utterances with no bot at all.
+  {
+    const lat: number[] = [];
+    let missed = 0;
+    for (const u of utts) {
+      const on = onsets(fixturePcm(u.file), null, 0, { kind: 'flag', botThresholdDb: 99, botMinSpeechMs: 20, echoTailMs: 0 })
+        .filter((o) => (o.frame + 1) * 20 > u.onsetMs! - 100);
+      if (!on.length) missed++;
+      else lat.push((on[0].frame + 1) * 20 - u.onsetMs!);
+    }
+    lat.sort((a, b) => a - b);
+    console.log(`no bot at all: u* mixes missed ${missed}/${utts.length}, median ${lat[lat.length >> 1]} ms, max ${lat[lat.length - 1]} ms after the reference onset`);
+  }
   console.log(`normal detection (no bot) frames: ${cases.map((c, i) => `${c.name} ${normalFrames[i]} (${(normalFrames[i] + 1) * 20 - c.callerOnsetMs} ms after onset)`).join(', ')}`);
   console.log('scheme | false barge-ins on echo-only | caller-over-echo delay vs normal, frames | no-echo barge-in (u* mixes, bot playing): missed / median / max ms after ref onset');
   for (const s of schemes) {
