@@ -56,6 +56,8 @@ function callOptions(config: Config): CallOptions {
     playbackLeadMs: config.playbackLeadMs,
     markIntervalMs: config.markIntervalMs,
     echoTailMs: config.echoTailMs,
+    // ECHO_MARGIN_DB once the config table has it; until then the bridge's default.
+    echoMarginDb: (config as Config & { echoMarginDb?: number }).echoMarginDb,
     bargeIn: config.bargeIn,
     queueSeconds: config.queueSeconds,
     startTimeoutMs: config.startTimeoutMs,

@@ -86,6 +86,12 @@ export class Call {
   /** Appends made before the model session was ready: sent in order once it is. */
   private pendingAppends: Buffer[] = [];
   private startTimer: NodeJS.Timeout | undefined;
+  /** The response being generated (response.created .. response.done) and its audio item. */
+  private activeResponse: string | undefined;
+  private activeItem: string | undefined;
+  private cancelledResponse: string | undefined;
+  /** Items of cancelled responses whose audio must never play (bounded). */
+  private readonly cancelledItems: string[] = [];
   /** Kinds of bad message already logged: each is logged once, then only every 1024th message. */
   private readonly badKinds = new Set<string>();
   private readonly log: Logger;
@@ -148,7 +154,7 @@ export class Call {
     const append = this.dsp.appendMessage();
     if (this.modelReady) this.model.sendRaw(append);
     else this.pendingAppends.push(Buffer.from(append));
-    if ((flags & VAD_ONSET) !== 0 && this.opts.bargeIn && this.botAudible(t)) this.bargeIn(t, 'local_vad');
+    if ((flags & VAD_ONSET) !== 0 && this.opts.bargeIn && this.botTurn(t)) this.bargeIn(t, 'local_vad');
   }
 
   private onControlText(text: string, t: number): void {
@@ -248,7 +254,15 @@ export class Call {
       this.log.warn({ code: r }, 'model audio delta rejected');
       return;
     }
-    if ((r & DELTA_NEW_ITEM) !== 0) this.playback.startItem(this.dsp.currentItemId());
+    if ((r & DELTA_NEW_ITEM) !== 0) {
+      const itemId = this.dsp.currentItemId();
+      if (this.cancelledItems.includes(itemId)) {
+        // The first audio of a response cancelled before it was heard: drop it and the rest.
+        this.dsp.dropCurrentItem();
+        return;
+      }
+      this.playback.startItem(itemId);
+    }
     this.playback.queued(r & ~DELTA_NEW_ITEM);
     this.tick(now());
   }
@@ -262,7 +276,7 @@ export class Call {
     }
     if (typeof ev.delta !== 'string') return -1;
     const itemId = typeof ev.item_id === 'string' ? ev.item_id : this.playback.currentItemId;
-    if (itemId === this.playback.droppedItemId) return DELTA_DROPPED;
+    if (itemId === this.playback.droppedItemId || (itemId !== undefined && this.cancelledItems.includes(itemId))) return DELTA_DROPPED;
     const r = this.dsp.outboundAudio(ev.delta);
     if (r >= 0 && itemId !== this.playback.currentItemId) this.playback.startItem(itemId ?? '');
     return r;
@@ -275,7 +289,7 @@ export class Call {
         // Fallback: the model heard speech our VAD missed while the bot was audible. Not while
         // the bot's own echo could be what it heard: the model cannot tell, the echo gate can.
         const t = now();
-        if (!this.opts.bargeIn || !this.botAudible(t)) return;
+        if (!this.opts.bargeIn || !this.botTurn(t)) return;
         this.echo.beforeInbound(t);
         if (this.echo.lastEchoPossible) {
           this.log.debug('model speech_started while bot echo is possible: not a barge-in');
@@ -290,6 +304,16 @@ export class Call {
         return;
       case 'response.created':
         this.playback.audioDone = false;
+        this.activeResponse = ev.response?.id ?? '?';
+        this.activeItem = undefined;
+        return;
+      case 'response.output_item.added':
+        if (ev.response_id === this.activeResponse && ev.item?.id) this.activeItem = ev.item.id;
+        // An item of a response already cancelled (its audio never started): never play it.
+        if (ev.response_id !== undefined && ev.response_id === this.cancelledResponse && ev.item?.id) this.cancelItem(ev.item.id);
+        return;
+      case 'response.done':
+        if (ev.response?.id === this.activeResponse || ev.response?.id === undefined) this.activeResponse = undefined;
         return;
       case 'error': {
         const e = ev.error;
@@ -356,13 +380,32 @@ export class Call {
     return this.dsp.queuedBytes() > 0 || this.playback.bufferedMs(t) > 0;
   }
 
+  /** The bot is talking or about to: audio is playing, or a response is being generated. */
+  private botTurn(t: number): boolean {
+    return this.activeResponse !== undefined || this.botAudible(t);
+  }
+
+  private cancelItem(id: string): void {
+    if (this.cancelledItems.includes(id)) return;
+    // A few are enough: only the response being cancelled can still send audio.
+    if (this.cancelledItems.length >= 4) this.cancelledItems.shift();
+    this.cancelledItems.push(id);
+  }
+
   // ---- barge-in -------------------------------------------------------------------------------
 
   private bargeIn(t: number, source: 'local_vad' | 'model_vad'): void {
     const pb = this.playback;
     const heard = pb.heard(t);
-    this.carrier.send(serializeClear(this.streamSid));
-    this.model.send({ type: 'response.cancel' });
+    // Twilio's buffer first (what the caller hears), then the model, all in this same tick.
+    if (this.botAudible(t)) this.carrier.send(serializeClear(this.streamSid));
+    if (this.activeResponse !== undefined) {
+      this.model.send({ type: 'response.cancel' });
+      this.cancelledResponse = this.activeResponse;
+      // Its audio item, if announced but not playing yet, must not start later.
+      if (this.activeItem !== undefined && this.activeItem !== pb.currentItemId) this.cancelItem(this.activeItem);
+      this.activeResponse = undefined;
+    }
     if (heard) {
       this.model.send({
         type: 'conversation.item.truncate',

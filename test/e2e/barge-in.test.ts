@@ -120,4 +120,25 @@ describe('barge-in', () => {
       `bridge acted after append #${appendsBefore}; clear received at call time ${clearAt.toFixed(1)} ms (${framesBeforeClear} frames sent), ` +
       `simulator latency ${report.bargeInLatencyMs?.toFixed(1)} ms; audio_end_ms ${trunc.audio_end_ms} vs played ${playedMs.toFixed(1)} ms`);
   });
+
+  it('a caller who starts talking while the model is still preparing its answer cancels it before any audio', async () => {
+    const name = 'u1_pink_30db.wav';
+    const bot = resample(fixturePcm('echo_bot_outbound.wav').slice(0, 8000), 8000, 24000);
+    // The answer is created at once (greeting) but its audio only comes 1 s later: the caller's
+    // onset (720 ms) falls in between.
+    rig = await startRig({ GREETING: 'hi' }, { vadRms: 1e9, responseAudio: bot, firstAudioDelayMs: 1000 });
+    // Audio of the cancelled response still on its way (sent before the model saw the cancel).
+    void rig.local.session(0).then((s) => s.waitFor('response.cancel').then(() => {
+      s.sendRaw(delta(s.responses[0].itemId, tone(200, 700)));
+    }));
+    const report = await simulateCall({ url: rig.wsUrl, caller: { mulaw: fixtureMulaw(name).slice(0, 1600 * 8) }, tailMs: 0 });
+    const session = rig.local.sessions[0];
+    await session.waitClosed();
+    expect(session.events.filter((e) => e.type === 'response.cancel').length).toBe(1);
+    expect(session.responses[0].status).toBe('cancelled');
+    expect(session.responses[0].sentSamples).toBe(0);
+    // Nothing was heard, so nothing is truncated.
+    expect(session.events.filter((e) => e.type === 'conversation.item.truncate')).toEqual([]);
+    expect(report.audioReceivedMs).toBe(0);
+  });
 });
