@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// Entry of `npm run loadtest` (the `voicebridge loadtest` command can call runLoadtestCli too).
+import { runLoadtestCli } from './cli.js';
+
+runLoadtestCli(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`loadtest: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);
