@@ -92,6 +92,7 @@ export class Call {
   private cancelledResponse: string | undefined;
   /** Items of cancelled responses whose audio must never play (bounded). */
   private readonly cancelledItems: string[] = [];
+  private warnedQueueFull = false;
   /** Kinds of bad message already logged: each is logged once, then only every 1024th message. */
   private readonly badKinds = new Set<string>();
   private readonly log: Logger;
@@ -264,6 +265,11 @@ export class Call {
       this.playback.startItem(itemId);
     }
     this.playback.queued(r & ~DELTA_NEW_ITEM);
+    if (this.dsp.queueSpace() === 0 && !this.warnedQueueFull) {
+      // Only a single delta bigger than half the queue gets here (see pump).
+      this.warnedQueueFull = true;
+      this.log.warn({ queueSeconds: this.opts.queueSeconds }, 'outbound queue full: bot audio may have been dropped (raise QUEUE_SECONDS)');
+    }
     this.tick(now());
   }
 
@@ -350,16 +356,19 @@ export class Call {
   pump(t: number): void {
     if (this.ended || !this.streamSid) return;
     const pb = this.playback;
-    // A long response arrives much faster than real time; once the queue is three quarters
-    // full, the surplus is handed to Twilio's own buffer rather than dropped.
-    const nearlyFull = this.dsp.queueSpace() < this.dsp.queuedBytes() / 3;
-    const lead = nearlyFull ? Math.max(this.opts.playbackLeadMs, this.dsp.queuedBytes() / 8) : this.opts.playbackLeadMs;
-    while (pb.bufferedMs(t) < lead) {
+    // A long response arrives much faster than real time; what is over half the queue is handed
+    // to Twilio's own buffer rather than dropped, however much Twilio already holds. Pumped after
+    // every delta, so only a single delta of more than half the queue can overflow it.
+    const queued = this.dsp.queuedBytes();
+    let surplus = queued - (queued + this.dsp.queueSpace()) / 2;
+    const lead = this.opts.playbackLeadMs;
+    while (surplus > 0 || pb.bufferedMs(t) < lead) {
       const frame = this.dsp.nextFrame(pb.audioDone);
       if (frame === null) break;
       // Twilio plays it when its buffer reaches it: now if the buffer ran dry.
       this.echo.sent(frame.length, this.dsp.lastFrameBytes(), t + Math.max(0, pb.bufferedMs(t)));
       this.carrier.send(frame);
+      surplus -= this.dsp.lastFrameBytes();
       this.stats.framesOut++;
       if (this.stats.firstAudioMs === null) this.stats.firstAudioMs = Math.round(t - this.opened);
       const mark = pb.sent(this.dsp.lastFrameBytes() / 8, t, pb.audioDone && this.dsp.queuedBytes() === 0);

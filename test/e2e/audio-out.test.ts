@@ -72,4 +72,15 @@ describe('model audio reaches the caller', () => {
       console.log(`[audio-out ${format}] first audio ${report.firstAudioMs} ms, max lead ${lead.maxLeadMs.toFixed(0)} ms, underruns ${report.underruns}`);
     });
   }
+
+  it('a response longer than the outbound queue is handed on to Twilio, none of it dropped', async () => {
+    // 2.5 s of audio arriving at once into a 1 s queue: the queue fills up twice.
+    const bot = resample(fixturePcm('echo_bot_outbound.wav').slice(0, 2500 * 8), 8000, 24000);
+    rig = await startRig({ GREETING: 'hello', QUEUE_SECONDS: '1' }, { vadRms: 1e9, responseAudio: bot, speed: Infinity, deltaMs: 250 });
+    const report = await simulateCall({ url: rig.wsUrl, caller: { mulaw: silenceMulaw(2600) }, tailMs: 0 });
+    expect(report.audioReceivedMs).toBe(2500);
+    expect(rig.logs.find(/queue full/)).toEqual([]);
+    const played = Buffer.concat(report.playback.map((r) => report.heardMulaw.subarray(r.startMs * 8, r.endMs * 8)));
+    expect(Buffer.compare(played, Buffer.from(encodeMulaw(resample(bot, 24000, 8000))))).toBe(0);
+  });
 });

@@ -40,7 +40,7 @@ export function refMaxDb(ref: Float64Array, botStartMs: number, t: number, windo
 const FRAME = 160;
 export type Scheme =
   | { kind: 'flag'; botThresholdDb: number; botMinSpeechMs: number; echoTailMs: number }
-  | { kind: 'ref'; k: number; botMinSpeechMs: number; windowMs: number; echoTailMs: number };
+  | { kind: 'ref'; k: number; botMinSpeechMs: number; windowMs: number; echoTailMs: number; adaptS?: number };
 
 const NORMAL: Pick<VadParams, 'thresholdDb' | 'minSpeechMs' | 'hangoverMs'> = { thresholdDb: 8, minSpeechMs: 20, hangoverMs: 300 };
 
@@ -50,6 +50,9 @@ export function onsets(inbound: Int16Array, bot: Int16Array | null, botStartMs: 
   const ref = bot ? frameEnergiesDb(bot) : new Float64Array(0);
   const botEndMs = botStartMs + (bot ? bot.length / 8 : 0);
   const out: { frame: number; audible: boolean }[] = [];
+  // Adaptive variant: the smallest (bot level - inbound level) seen once the bot has played for a
+  // whole window bounds the real echo return loss; it only ever relaxes the margin.
+  let erlObs = Infinity;
   for (let k = 0; k * FRAME < inbound.length; k++) {
     const t = (k + 1) * 20; // the frame arrives at the end of its audio
     const audible = bot !== null && t > botStartMs && t < botEndMs + 20;
@@ -57,10 +60,15 @@ export function onsets(inbound: Int16Array, bot: Int16Array | null, botStartMs: 
     if (s.kind === 'ref') {
       const m = bot ? refMaxDb(ref, botStartMs, t, s.windowMs) : -Infinity;
       botFlag = m > -Infinity;
-      const thr = botFlag ? Math.max(NORMAL.thresholdDb, m - s.k - vad.floorDb) : NORMAL.thresholdDb;
+      const kEff = s.adaptS !== undefined && erlObs < Infinity ? Math.max(s.k, erlObs - s.adaptS) : s.k;
+      const thr = botFlag ? Math.max(NORMAL.thresholdDb, m - kEff - vad.floorDb) : NORMAL.thresholdDb;
       vad.setParams({ botThresholdDb: thr });
     }
     const f = vad.process(inbound.subarray(k * FRAME, (k + 1) * FRAME), botFlag);
+    if (s.kind === 'ref' && s.adaptS !== undefined && bot && t - botStartMs >= s.windowMs) {
+      const m = refMaxDb(ref, botStartMs, t, s.windowMs);
+      if (m > -Infinity) erlObs = Math.min(erlObs, m - vad.energyDb);
+    }
     if (f & 2) out.push({ frame: k, audible });
   }
   vad.free();
@@ -109,6 +117,7 @@ async function main(): Promise<void> {
   for (const k of full ? [0, 3, 6, 8, 10, 12] : [6, 8, 10]) for (const min of full ? [20, 40, 60] : [20, 40]) for (const w of full ? [300, 400, 500] : [400, 500]) {
     schemes.push({ kind: 'ref', k, botMinSpeechMs: min, windowMs: w, echoTailMs: 400 });
   }
+  for (const a of [3, 6, 10]) for (const min of [20, 40]) schemes.push({ kind: 'ref', k: 8, botMinSpeechMs: min, windowMs: 400, echoTailMs: 400, adaptS: a });
   // Baseline: the same utterances with no bot at all.
   {
     const lat: number[] = [];
@@ -143,7 +152,8 @@ async function main(): Promise<void> {
       else lat.push((on[0].frame + 1) * 20 - u.onsetMs!);
     }
     lat.sort((a, b) => a - b);
-    const desc = s.kind === 'flag' ? `flag thr=${s.botThresholdDb} min=${s.botMinSpeechMs}` : `ref K=${s.k} min=${s.botMinSpeechMs} win=${s.windowMs}`;
+    const desc = s.kind === 'flag' ? `flag thr=${s.botThresholdDb} min=${s.botMinSpeechMs}`
+      : `ref K=${s.k} min=${s.botMinSpeechMs} win=${s.windowMs}${s.adaptS !== undefined ? ` adapt-${s.adaptS}` : ''}`;
     console.log(`${desc.padEnd(30)} | ${String(falses).padStart(3)} | ${delays.join(' ').padEnd(12)} | ${missed}/${utts.length} ${lat[lat.length >> 1] ?? '-'} ${lat[lat.length - 1] ?? '-'}`);
   }
 }
