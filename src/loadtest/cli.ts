@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { formatDetails, formatHeadToHead, formatMachine, formatRamp, formatSoak, formatTargets } from './report.js';
 import { machineInfo, procAvailable } from './proc.js';
-import { BRIDGES, Harness, runRamp, runScenario, runSoak, type LoadMeasurement, type RampResult, type SoakResult } from './run.js';
+import { BRIDGES, compareBridges, Harness, runRamp, runSoak, type LoadMeasurement, type RampResult, type SoakResult } from './run.js';
 
 export const LOADTEST_USAGE = `usage: npm run loadtest -- [options]
 
@@ -133,11 +133,9 @@ export async function runLoadtestCli(argv: string[]): Promise<number> {
     await h.start();
     if (args.compare) {
       out(`\nhead-to-head: ${args.calls} concurrent calls x ${args.seconds} s per bridge, model deltas ${args.deltaMs} ms at real time`);
-      for (const key of args.bridges) {
-        const spec = BRIDGES[key];
-        out(`  running ${spec.label} ...`);
-        results.push(await runScenario(h, spec, { calls: args.calls, seconds: args.seconds, measure: true, bargeIn: true }));
-      }
+      results.push(...await compareBridges(h, args.bridges, { calls: args.calls, seconds: args.seconds, measure: true, bargeIn: true }, {
+        onStart: (spec) => out(`  running ${spec.label} ...`),
+      }));
       out('');
       out(formatHeadToHead(results));
       out('');

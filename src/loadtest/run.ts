@@ -271,15 +271,51 @@ export class BridgeUnderTest {
   }
 }
 
+export interface ScenarioOptions {
+  /** A few short calls before measuring (JIT, WASM, first sockets). Default true. */
+  warmUp?: boolean;
+}
+
 /** Fresh bridge, warm-up, idle RSS, one measured load, bridge stopped. */
-export async function runScenario(h: Harness, spec: BridgeSpec, load: Omit<LoadOptions, 'url'>): Promise<LoadMeasurement> {
-  const b = await h.startBridge(spec);
+export async function runScenario(
+  h: Harness, spec: BridgeSpec, load: Omit<LoadOptions, 'url'>, opts: ScenarioOptions = {},
+  started?: Promise<BridgeUnderTest>,
+): Promise<LoadMeasurement> {
+  const b = await (started ?? h.startBridge(spec));
   try {
-    await b.warmUp();
+    if (opts.warmUp ?? true) await b.warmUp();
     return await b.measure(load, await b.idle());
   } finally {
     await b.stop();
   }
+}
+
+/**
+ * The same load against each bridge in turn (one bridge process alive at a time, unless
+ * `parallelStart`, which starts them all at once to save time in tests).
+ */
+export async function compareBridges(
+  h: Harness, keys: string[], load: Omit<LoadOptions, 'url'>,
+  opts: ScenarioOptions & { parallelStart?: boolean; onStart?: (spec: BridgeSpec) => void } = {},
+): Promise<LoadMeasurement[]> {
+  const specs = keys.map((k) => {
+    const spec = BRIDGES[k];
+    if (!spec) throw new Error(`unknown bridge ${k}`);
+    return spec;
+  });
+  const started = opts.parallelStart ? specs.map((s) => h.startBridge(s)) : [];
+  // A bridge that fails to start must not leave its siblings running.
+  for (const p of started) p.catch(() => {});
+  const out: LoadMeasurement[] = [];
+  try {
+    for (let i = 0; i < specs.length; i++) {
+      opts.onStart?.(specs[i]);
+      out.push(await runScenario(h, specs[i], load, opts, started[i]));
+    }
+  } finally {
+    for (let i = out.length + 1; i < started.length; i++) await started[i].then((b) => b.stop(), () => {});
+  }
+  return out;
 }
 
 export interface RampStep {
