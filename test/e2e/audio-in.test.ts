@@ -5,7 +5,7 @@ import type WebSocket from 'ws';
 import { decodeMulaw } from '../../src/dsp/g711.js';
 import { simulateCall } from '../../src/simulate/index.js';
 import type { LocalSession } from '../../src/model/local/index.js';
-import { bestCorrelation, concatBytes, fixtureMulaw, FRAME, resample, silenceMulaw, startRig, until, type Rig } from './harness.js';
+import { bestCorrelation, concatBytes, fixtureMulaw, FRAME, resample, silenceMulaw, startRig, TwilioSocket, until, type Rig } from './harness.js';
 
 let rig: Rig | undefined;
 afterEach(async () => {
@@ -70,5 +70,25 @@ describe('caller audio reaches the model', () => {
     expect(got.length).toBe(sent.length);
     expect(Buffer.compare(got, Buffer.from(sent))).toBe(0);
     expect(raw.every((b) => b.length === FRAME)).toBe(true);
+  });
+
+  it('a gap in Twilio timestamps reaches the model as silence of the same length, in place', async () => {
+    rig = await startRig({ AUDIO_FORMAT: 'pcmu' });
+    const tw = await TwilioSocket.open(rig.wsUrl);
+    tw.start();
+    const speech = caller();
+    const frame = (k: number) => speech.subarray(k * FRAME, (k + 1) * FRAME);
+    const media = (k: number, ts: number) => tw.send({
+      event: 'media', sequenceNumber: String(k + 2), streamSid: tw.streamSid,
+      media: { track: 'inbound', chunk: String(k + 1), timestamp: String(ts), payload: Buffer.from(frame(k)).toString('base64') },
+    });
+    // Frames 0-2 at 20/40/60 ms, then 3 frames lost, then frames 6-7 at 140/160 ms.
+    media(0, 20); media(1, 40); media(2, 60); media(6, 140); media(7, 160);
+    const session = await rig.local.session(0);
+    await until(() => session.inputSamples === 8 * FRAME, 2000, 'the audio with the gap filled');
+    tw.stop();
+    await session.waitClosed();
+    const want = decodeMulaw(concatBytes(frame(0), frame(1), frame(2), silenceMulaw(60), frame(6), frame(7)));
+    expect(session.input()).toEqual(want);
   });
 });
