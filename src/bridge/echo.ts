@@ -130,10 +130,12 @@ export class EchoGate {
   refMaxDb(t: number): number {
     const from = t - this.opts.windowMs - 20;
     let m = -Infinity;
-    for (let k = 0; k < this.count; k++) {
+    // Newest first; frames are recorded in play order, so the scan stops at the window's start.
+    for (let k = this.count - 1; k >= 0; k--) {
       const i = (this.head + k) % SLOTS;
       const s = this.start[i];
-      if (s > from && s < t && this.level[i] > m) m = this.level[i];
+      if (s <= from) break;
+      if (s < t && this.level[i] > m) m = this.level[i];
     }
     return m;
   }

@@ -12,9 +12,9 @@ afterEach(async () => {
   rig = undefined;
 });
 
-/** 1.5 s of the bot's voice as the model would send it (24 kHz PCM16). */
+/** 1 s of the bot's voice as the model would send it (24 kHz PCM16). */
 function botAudio24k(): Int16Array {
-  return resample(fixturePcm('echo_bot_outbound.wav').slice(0, 1500 * 8), 8000, 24000);
+  return resample(fixturePcm('echo_bot_outbound.wav').slice(0, 1000 * 8), 8000, 24000);
 }
 
 /** Receiving side of Twilio's buffer, in call time: the most audio ever queued ahead of playback. */
@@ -39,7 +39,7 @@ describe('model audio reaches the caller', () => {
       rig = await startRig({ GREETING: 'hello', AUDIO_FORMAT: format }, { vadRms: 1e9, responseAudio: bot });
       const lead = leadTracker();
       const report = await simulateCall({
-        url: rig.wsUrl, caller: { mulaw: silenceMulaw(1800) }, tailMs: 100, onMessage: lead.onMessage,
+        url: rig.wsUrl, caller: { mulaw: silenceMulaw(1200) }, tailMs: 100, onMessage: lead.onMessage,
       });
       const session = rig.local.sessions[0];
       expect(session.responses.length).toBe(1);
@@ -67,7 +67,7 @@ describe('model audio reaches the caller', () => {
       expect(report.marksReceived).toBeGreaterThanOrEqual(Math.floor(wantMs / 100));
       expect(report.marksEchoedByClear).toBe(0);
       expect(report.marksPending).toBe(0);
-      // Paced: the model sent 1.5 s at 4x real time, Twilio never held much more than the lead.
+      // Paced: the model sent 1 s at 4x real time, Twilio never held much more than the lead.
       expect(lead.maxLeadMs).toBeLessThan(rig.config.playbackLeadMs + 200);
       console.log(`[audio-out ${format}] first audio ${report.firstAudioMs} ms, max lead ${lead.maxLeadMs.toFixed(0)} ms, underruns ${report.underruns}`);
     });
