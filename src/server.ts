@@ -234,10 +234,14 @@ export function startBridge(config: Config, log: Logger, deps: BridgeDeps = {}):
         return;
       }
       const port = uWS.us_socket_local_port(socket);
+      let closed = false;
       resolve({
         port,
         calls,
         close() {
+          // Idempotent: closing a uWS listen socket twice is a use-after-free in native code.
+          if (closed) return;
+          closed = true;
           clearInterval(ticker);
           for (const c of [...calls]) c.end('shutdown', 1001, 'server shutting down');
           uWS.us_listen_socket_close(socket);

@@ -39,7 +39,7 @@ describe('model audio reaches the caller', () => {
       rig = await startRig({ GREETING: 'hello', AUDIO_FORMAT: format }, { vadRms: 1e9, responseAudio: bot });
       const lead = leadTracker();
       const report = await simulateCall({
-        url: rig.wsUrl, caller: { mulaw: silenceMulaw(1200) }, tailMs: 100, onMessage: lead.onMessage,
+        url: rig.wsUrl, caller: { mulaw: silenceMulaw(1500) }, tailMs: 0, onMessage: lead.onMessage,
       });
       const session = rig.local.sessions[0];
       expect(session.responses.length).toBe(1);

@@ -128,7 +128,7 @@ describe('speakerphone echo', () => {
         `normal VAD onset frame ${normal}, bridge barged in on frame ${frame} (+${frame - normal}); clears ${r.report.clearsReceived}`);
       expect(truncAt, r.file).toBeGreaterThan(0);
       expect(r.report.clearsReceived, r.file).toBe(1);
-      expect(r.report.playback[0].endedByClear, r.file).toBe(true);
+      expect(r.report.playback.filter((p) => p.endedByClear).length, r.file).toBe(1);
       // Not before the caller spoke (that would be the echo), and at most two frames late.
       expect((frame + 1) * 20, r.file).toBeGreaterThan(info.onsetMs!);
       expect(frame - normal, r.file).toBeLessThanOrEqual(2);
