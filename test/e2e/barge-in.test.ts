@@ -145,4 +145,39 @@ describe('barge-in', () => {
     expect(session.events.filter((e) => e.type === 'conversation.item.truncate')).toEqual([]);
     expect(report.audioReceivedMs).toBe(0);
   });
+
+  it('the model\'s speech_started barges in only when the bot\'s echo cannot be what it heard', async () => {
+    const run = async (botDb: number) => {
+      const bot = resample(scaled(fixturePcm('echo_bot_outbound.wav').slice(0, 1500 * 8), botDb), 8000, 24000);
+      const r = await startRig({ GREETING: 'hi' }, { vadRms: 1e9, responseAudio: bot, speed: 1 });
+      try {
+        let sent = false;
+        const report = await simulateCall({
+          // A noisy line (pink noise at -35 dBFS) and a caller who says nothing our VAD hears.
+          url: r.wsUrl, caller: { mulaw: fixtureMulaw('bed_pink.wav').slice(0, 1200 * 8) }, tailMs: 0,
+          onMessage: (dir, at) => {
+            if (dir !== 'out' || sent || at < 600) return;
+            sent = true;
+            // The model's VAD fires at 600 ms.
+            const s = r.local.sessions[0];
+            s.sendEvent({ type: 'input_audio_buffer.speech_started', audio_start_ms: 300, item_id: 'item_user' });
+          },
+        });
+        await r.local.sessions[0].waitClosed();
+        return { report, events: r.local.sessions[0].events.map((e) => e.type) };
+      } finally {
+        await r.close();
+      }
+    };
+    // A bot at -20 dBFS: its echo could be what the model heard, so the bot keeps talking.
+    const loud = await run(0);
+    expect(loud.report.clearsReceived).toBe(0);
+    expect(loud.events).not.toContain('response.cancel');
+    // A bot 40 dB quieter cannot echo above the line noise: the model heard the caller.
+    expect(loud.events).not.toContain('conversation.item.truncate');
+    const quiet = await run(-40);
+    expect(quiet.report.clearsReceived).toBe(1);
+    expect(quiet.events).toContain('response.cancel');
+    expect(quiet.events).toContain('conversation.item.truncate');
+  });
 });
