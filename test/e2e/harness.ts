@@ -83,6 +83,26 @@ export function resample(pcm: Int16Array, from: SampleRate, to: SampleRate): Int
   return dspResample(pcm, from, to);
 }
 
+// ---- signals and scripted model messages ----------------------------------------------------------
+
+export function scaled(pcm: Int16Array, db: number): Int16Array {
+  const g = 10 ** (db / 20);
+  return pcm.map((x) => Math.round(x * g));
+}
+
+export function tone(ms: number, hz: number, rate = 24000, amp = 8000): Int16Array {
+  return Int16Array.from({ length: (ms * rate) / 1000 }, (_, i) => Math.round(amp * Math.sin((2 * Math.PI * hz * i) / rate)));
+}
+
+/** A response.output_audio.delta message as the model sends it (24 kHz PCM16). */
+export function delta(itemId: string, pcm24: Int16Array, responseId = 'resp_scripted'): string {
+  return JSON.stringify({
+    type: 'response.output_audio.delta', event_id: `ev_${Math.random().toString(16).slice(2)}`, response_id: responseId,
+    item_id: itemId, output_index: 0, content_index: 0,
+    delta: Buffer.from(pcm24.buffer, pcm24.byteOffset, pcm24.byteLength).toString('base64'),
+  });
+}
+
 // ---- signal comparison --------------------------------------------------------------------------------
 
 /**
