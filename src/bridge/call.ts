@@ -405,7 +405,10 @@ export class Call {
 
   private bargeIn(t: number, source: 'local_vad' | 'model_vad'): void {
     const pb = this.playback;
-    const heard = pb.heard(t);
+    // What the caller heard of the item still playing, or of the active response's item (its
+    // audio may have run dry mid-item). An earlier item that played to its end needs nothing.
+    const current = this.botAudible(t) || (pb.currentItemId !== undefined && pb.currentItemId === this.activeItem);
+    const heard = current ? pb.heard(t) : null;
     // Twilio's buffer first (what the caller hears), then the model, all in this same tick.
     if (this.botAudible(t)) this.carrier.send(serializeClear(this.streamSid));
     if (this.activeResponse !== undefined) {

@@ -67,4 +67,45 @@ describe('barge-in and the model\'s turn-taking', () => {
     expect(quiet.events).toContain('response.cancel');
     expect(quiet.events).toContain('conversation.item.truncate');
   });
+
+  it('after an answer played to its end, a caller talking over the next one in preparation cancels only that one', async () => {
+    rig = await startRig({}, { vadRms: 1e9, greeting: 'none' });
+    const sessionP = rig.local.session(0);
+    const ids = (r: string, i: string) => ({ response_id: r, item_id: i, output_index: 0, content_index: 0 });
+    const script: [number, (s: import('../../src/model/local/index.js').LocalSession) => void][] = [
+      // 100 ms: a first answer, 200 ms of audio, complete.
+      [100, (s) => {
+        s.sendEvent({ type: 'response.created', response: { id: 'resp_a', object: 'realtime.response', status: 'in_progress', output: [] } });
+        s.sendEvent({ type: 'response.output_item.added', response_id: 'resp_a', output_index: 0, item: { id: 'item_a', type: 'message', role: 'assistant' } });
+        s.sendRaw(delta('item_a', tone(200, 440), 'resp_a'));
+        s.sendEvent({ type: 'response.output_audio.done', ...ids('resp_a', 'item_a') });
+        s.sendEvent({ type: 'response.done', response: { id: 'resp_a', object: 'realtime.response', status: 'completed', output: [] } });
+      }],
+      // 500 ms: the next answer is being generated, no audio yet.
+      [500, (s) => {
+        s.sendEvent({ type: 'response.created', response: { id: 'resp_b', object: 'realtime.response', status: 'in_progress', output: [] } });
+        s.sendEvent({ type: 'response.output_item.added', response_id: 'resp_b', output_index: 0, item: { id: 'item_b', type: 'message', role: 'assistant' } });
+      }],
+      // 1000 ms (after the caller's onset at 720 ms): its audio arrives anyway.
+      [1000, (s) => s.sendRaw(delta('item_b', tone(200, 880), 'resp_b'))],
+    ];
+    const report = await simulateCall({
+      url: rig.wsUrl, caller: { mulaw: fixtureMulaw('u1_pink_30db.wav').slice(0, 1400 * 8) }, tailMs: 0,
+      onMessage: (dir, at) => {
+        while (dir === 'out' && script.length && at >= script[0][0]) {
+          const step = script.shift()![1];
+          void sessionP.then(step);
+        }
+      },
+    });
+    const session = await sessionP;
+    await session.waitClosed();
+    const types = session.events.map((e) => e.type);
+    expect(types.filter((t) => t === 'response.cancel').length).toBe(1);
+    // item_a was heard to its end: nothing to truncate, nothing to clear.
+    expect(types).not.toContain('conversation.item.truncate');
+    expect(report.clearsReceived).toBe(0);
+    // The caller heard item_a (200 ms) and nothing of item_b.
+    expect(report.audioReceivedMs).toBe(200);
+  });
 });
