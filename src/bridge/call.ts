@@ -366,7 +366,7 @@ export class Call {
       const frame = this.dsp.nextFrame(pb.audioDone);
       if (frame === null) break;
       // Twilio plays it when its buffer reaches it: now if the buffer ran dry.
-      this.echo.sent(frame.length, this.dsp.lastFrameBytes(), t + Math.max(0, pb.bufferedMs(t)));
+      this.echo.sent(frame.length, this.dsp.lastFrameBytes(), t + Math.max(0, pb.bufferedMs(t)), t);
       this.carrier.send(frame);
       surplus -= this.dsp.lastFrameBytes();
       this.stats.framesOut++;

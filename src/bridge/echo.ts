@@ -53,7 +53,12 @@ function getMeter(): Meter {
 /** Default for ECHO_MARGIN_DB: see test/e2e/tools/echo-sweep.ts (8 rejects a 10 dB echo return loss). */
 export const DEFAULT_ECHO_MARGIN_DB = 8;
 
-/** Frames of bot audio remembered: 64 x 20 ms covers any window up to ~1.2 s plus the lead. */
+/**
+ * Bot audio remembered, as intervals of play time with their loudest level: one per frame
+ * normally (the window plus the pacer's lead is ~25 frames). When more is in flight (a long
+ * answer handed to Twilio in one burst) the newest interval absorbs the excess: coarser and
+ * louder than the truth when it comes to play, so on the safe side (never deaf to its echo).
+ */
 const SLOTS = 64;
 const SILENT_DB = -100;
 
@@ -72,6 +77,7 @@ export interface EchoGateOptions {
 
 export class EchoGate {
   private readonly start = new Float64Array(SLOTS);
+  private readonly end = new Float64Array(SLOTS);
   private readonly level = new Float32Array(SLOTS);
   private head = 0;
   private count = 0;
@@ -98,9 +104,9 @@ export class EchoGate {
 
   /**
    * Measures the frame the last dsp.nextFrame() built (`len` message bytes carrying `bytes` of
-   * mu-law) and records that it starts playing at `startMs`.
+   * mu-law) and records that it plays from `startMs`; `t` is now.
    */
-  sent(len: number, bytes: number, startMs: number): void {
+  sent(len: number, bytes: number, startMs: number, t: number): void {
     const { ex, vad, mulaw, pcm } = this.m;
     let db = SILENT_DB;
     if (bytes > 0) {
@@ -114,28 +120,47 @@ export class EchoGate {
         db = ex.vad_energy_db(vad);
       }
     }
+    const endMs = startMs + bytes / 8;
+    // Intervals whose echo can no longer arrive are forgotten.
+    const expired = t - this.opts.windowMs;
+    while (this.count > 0 && this.end[this.head] <= expired) {
+      this.head = (this.head + 1) % SLOTS;
+      this.count--;
+    }
+    if (this.count === SLOTS) {
+      const last = (this.head + SLOTS - 1) % SLOTS;
+      this.end[last] = endMs;
+      if (db > this.level[last]) this.level[last] = db;
+      return;
+    }
     const i = (this.head + this.count) % SLOTS;
     this.start[i] = startMs;
+    this.end[i] = endMs;
     this.level[i] = db;
-    if (this.count < SLOTS) this.count++;
-    else this.head = (this.head + 1) % SLOTS;
+    this.count++;
   }
 
   /** Twilio dropped what had not played by `t` (clear): that audio never echoes. */
   cleared(t: number): void {
-    while (this.count > 0 && this.start[(this.head + this.count - 1) % SLOTS] > t) this.count--;
+    while (this.count > 0) {
+      const last = (this.head + this.count - 1) % SLOTS;
+      if (this.start[last] >= t) this.count--;
+      else {
+        if (this.end[last] > t) this.end[last] = t;
+        break;
+      }
+    }
   }
 
-  /** Loudest bot frame that played (some of) its 20 ms within [t - windowMs, t), or -Infinity. */
+  /** Loudest bot audio that played (some of its time) within [t - windowMs, t), or -Infinity. */
   refMaxDb(t: number): number {
-    const from = t - this.opts.windowMs - 20;
+    const from = t - this.opts.windowMs;
     let m = -Infinity;
-    // Newest first; frames are recorded in play order, so the scan stops at the window's start.
+    // Newest first; intervals are in play order, so the scan stops at the window's start.
     for (let k = this.count - 1; k >= 0; k--) {
       const i = (this.head + k) % SLOTS;
-      const s = this.start[i];
-      if (s <= from) break;
-      if (s < t && this.level[i] > m) m = this.level[i];
+      if (this.end[i] <= from) break;
+      if (this.start[i] < t && this.level[i] > m) m = this.level[i];
     }
     return m;
   }

@@ -48,11 +48,13 @@ interface EchoRun {
 }
 
 /** One call on its own bridge + local model; `untilMs` crops the fixture (call time). */
-async function runEcho(file: string, modelVad: boolean, untilMs = Infinity): Promise<EchoRun> {
+async function runEcho(file: string, modelVad: boolean, untilMs = Infinity, env: Record<string, string> = {}, burst = false): Promise<EchoRun> {
   const info = fixtureInfo(file);
   const bot = resample(fixturePcm('echo_bot_outbound.wav'), 8000, 24000);
   // With the model's own VAD on, it hears the echo too, and must not cut the bot off either.
-  const rig = await startRig(ENV, { greeting: 'none', responseAudio: bot, ...(modelVad ? {} : { vadRms: 1e9 }) });
+  const rig = await startRig({ ...ENV, ...env }, {
+    greeting: 'none', responseAudio: bot, ...(modelVad ? {} : { vadRms: 1e9 }), ...(burst ? { speed: Infinity, deltaMs: 500 } : {}),
+  });
   rigs.push(rig);
   const sessionP = rig.local.session(0);
   let triggered = false;
@@ -87,15 +89,20 @@ describe('speakerphone echo', () => {
   // All four calls at once (each on its own bridge and model), so the file takes one fixture's time.
   let only: EchoRun[];
   let withCaller: EchoRun[];
+  let burst: EchoRun;
   beforeAll(async () => {
     const runs = await Promise.all([
       runEcho('echo_d120_g10_only.wav', true), runEcho('echo_d250_g18_only.wav', true),
       // The caller starts at 2.5 s: half a second after that is enough. The model's VAD is off
       // here: the barge-in measured is the bridge's own.
       runEcho('echo_d120_g10_caller.wav', false, 3000), runEcho('echo_d250_g18_caller.wav', false, 3000),
+      // The whole answer at once into a 1 s queue: seconds of it are handed to Twilio ahead of
+      // playback, and the gate must still know what plays when.
+      runEcho('echo_d120_g10_only.wav', false, Infinity, { QUEUE_SECONDS: '1' }, true),
     ]);
     only = runs.slice(0, 2);
-    withCaller = runs.slice(2);
+    withCaller = runs.slice(2, 4);
+    burst = runs[4];
   });
 
   it('the bot\'s own echo never barges in (with the model\'s VAD hearing it too)', () => {
@@ -112,6 +119,14 @@ describe('speakerphone echo', () => {
       expect(r.session.responses[0].status, r.file).toBe('completed');
       expect(r.report.audioPlayedMs, r.file).toBeGreaterThanOrEqual(botMs - 20);
     }
+  });
+
+  it('the echo of an answer handed to Twilio in one burst does not barge in either', () => {
+    expect(burst.session.events.length).toBeGreaterThan(0);
+    console.log(`[echo] burst ${burst.file}: bot started at ${burst.botStartMs.toFixed(1)} ms; played ${burst.report.audioPlayedMs} ms, clears ${burst.report.clearsReceived}`);
+    expect(burst.report.clearsReceived).toBe(0);
+    expect(burst.rig.logs.find(/^barge-in$/)).toEqual([]);
+    expect(burst.report.audioPlayedMs).toBeGreaterThanOrEqual(3180);
   });
 
   it('a caller talking over the echo barges in within two frames of the VAD\'s normal detection', () => {
