@@ -189,7 +189,19 @@ export function startBridge(config: Config, log: Logger, deps: BridgeDeps = {}):
         return;
       }
       const callLog = log.child({ remote: data.remote });
-      data.call = new Call(carrier, model, opts, callLog, (c) => calls.delete(c));
+      try {
+        data.call = new Call(carrier, model, opts, callLog, (c) => calls.delete(c));
+      } catch (e) {
+        // An exception out of a uWS handler would take the whole process (every call) down.
+        log.error({ err: (e as Error).stack }, 'cannot set up the call; closing the stream');
+        try {
+          model.close(1011, 'call setup failed');
+        } catch {
+          // the model link is what failed
+        }
+        carrier.close(1011, 'internal error');
+        return;
+      }
       calls.add(data.call);
     },
     message: (ws, message, isBinary) => {
@@ -210,7 +222,11 @@ export function startBridge(config: Config, log: Logger, deps: BridgeDeps = {}):
     close: (ws) => {
       const data = ws.getUserData();
       data.closed = true;
-      data.call?.end('hangup');
+      try {
+        data.call?.end('hangup');
+      } catch (e) {
+        log.error({ err: (e as Error).stack }, 'ending a hung-up call threw');
+      }
     },
   });
 

@@ -118,13 +118,30 @@ export class Call {
     model.onAudioDelta = (msg) => this.onModelAudio(msg);
     model.onEvent = (ev) => this.onModelEvent(ev);
     model.onClose = (code, reason) => this.onModelClose(code, reason);
-    model.ready.then(() => this.onModelReady(), () => {});
-    this.startTimer = setTimeout(() => {
+    model.ready.then(() => this.safely(() => this.onModelReady()), () => {});
+    this.startTimer = setTimeout(() => this.safely(() => {
       if (!this.streamSid) {
         this.log.error({ timeoutMs: opts.startTimeoutMs }, 'twilio never sent start; ending the stream');
         this.end('no_start', 1008, 'no start message');
       }
-    }, opts.startTimeoutMs);
+    }), opts.startTimeoutMs);
+  }
+
+  /**
+   * Runs a callback of this call's own timers and promises: a bug there ends this call, never
+   * the process (an uncaught exception or unhandled rejection would end every call).
+   */
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.log.error({ err: (e as Error).stack }, 'call handler threw; ending call');
+      try {
+        this.end('bad_stream', 1011, 'internal error');
+      } catch {
+        // nothing more to do
+      }
+    }
   }
 
   get ended(): boolean { return this.outcome !== undefined; }

@@ -2,6 +2,7 @@
 // DSP state, and bad input from Twilio is counted without ending the call or touching another one.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Call } from '../../src/bridge/call.js';
+import { connectModel, type ModelLink } from '../../src/model/client.js';
 import { decodeMulaw } from '../../src/dsp/g711.js';
 import { fixtureMulaw, FRAME, QUIET_MODEL, resample, startRig, TwilioSocket, until, type Rig } from './harness.js';
 
@@ -147,6 +148,32 @@ describe('calls that never really start', () => {
     await sb.waitClosed();
     expect(calls.every((c) => c.outcome === 'shutdown' && c.dsp.freed)).toBe(true);
     expect(rig.bridge.calls.size).toBe(0);
+  });
+});
+
+describe('a call that cannot be set up', () => {
+  it('ends that socket with 1011; the process and the next call are fine', async () => {
+    let n = 0;
+    const broken = { send() {}, sendRaw() {}, close() {} } as unknown as ModelLink; // no `ready`: Call setup throws
+    rig = await startRig({}, QUIET_MODEL, {
+      openModel: (config) => (++n === 1 ? broken : connectModel({
+        apiKey: 'local', baseURL: config.openaiBaseUrl, model: config.openaiModel,
+        session: { format: config.audioFormat },
+      })),
+    });
+    const bad = await TwilioSocket.open(rig.wsUrl);
+    expect(await bad.closed).toBe(1011);
+    expect(rig.bridge.calls.size).toBe(0);
+    expect(rig.logs.find(/cannot set up the call/).length).toBe(1);
+    // The next call works.
+    const good = await TwilioSocket.open(rig.wsUrl);
+    good.start();
+    const session = await rig.local.session(0);
+    await session.waitFor('session.update');
+    good.media();
+    await until(() => session.inputSamples === FRAME * 3, 2000, 'audio of the next call');
+    good.stop();
+    expect(await good.closed).toBe(1000);
   });
 });
 
