@@ -57,6 +57,15 @@ describe('routes', () => {
     expect(parameters(await res.text())).toEqual({ CallSid: FORM.CallSid, From: FORM.From, To: FORM.To });
   });
 
+  it('an oversized webhook body is refused with 413 and the server goes on', async () => {
+    rig = await startRig();
+    const res = await post(`${rig.httpUrl}/incoming-call`, { ...FORM, Junk: 'x'.repeat(100_000) }).catch((e) => e);
+    // The server may answer before reading the whole body and close: a 413 or a reset, never a hang.
+    if (!(res instanceof Error)) expect(res.status).toBe(413);
+    expect((await fetch(`${rig.httpUrl}/`)).status).toBe(200);
+    expect((await post(`${rig.httpUrl}/incoming-call`, FORM)).status).toBe(200);
+  });
+
   it('PUBLIC_URL sets the stream URL (behind a proxy the Host header is not the public host)', async () => {
     rig = await startRig({ PUBLIC_URL: 'https://voice.example.com' });
     const xml = await (await post(`${rig.httpUrl}/incoming-call`, FORM)).text();
