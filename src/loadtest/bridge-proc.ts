@@ -3,14 +3,27 @@
 //                  from the same environment (AUDIO_FORMAT from argv), model = the local model
 //   transcoding  - bench/baselines/transcoding-bridge.ts
 //   passthrough  - bench/baselines/passthrough-bridge.ts
+//   floor        - floor-bridge.ts: the I/O floor (messages moved with no parsing or DSP)
 // argv: <kind> <modelBaseUrl> [pcm24k|pcmu]. Started with --expose-gc so the orchestrator can
 // measure idle memory after a full collection. IPC: stats, gc.
 import { join } from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { announce, REPO_ROOT, serve } from './child.js';
+import { mappingRss, rssBytes } from './proc.js';
 
-export type BridgeKind = 'voicebridge' | 'transcoding' | 'passthrough';
+export type BridgeKind = 'voicebridge' | 'transcoding' | 'passthrough' | 'floor';
+
+export interface BridgeMemory {
+  rss: number;
+  heapUsed: number;
+  /** C++ objects bound to JS (incl. Buffers and WASM memory), bytes. */
+  external: number;
+  arrayBuffers: number;
+  wasmBytes: number;
+  /** Resident part of the WASM memory. */
+  wasmRss: number;
+}
 
 export interface BridgeStats {
   activeCalls: number;
@@ -87,6 +100,12 @@ async function main(): Promise<void> {
     port = bridge.port;
     active = () => bridge.activeCalls();
     errorCount = () => bridge.errors();
+  } else if (kind === 'floor') {
+    const { startFloorBridge } = await import('./floor-bridge.js');
+    const bridge = await startFloorBridge({ host: '127.0.0.1', modelBaseUrl, apiKey: 'loadtest' });
+    port = bridge.port;
+    active = () => bridge.activeCalls();
+    errorCount = () => bridge.errors();
   } else {
     throw new Error(`unknown bridge kind ${kind}`);
   }
@@ -118,6 +137,15 @@ async function main(): Promise<void> {
         loopDelayP99Ms: loop.percentile(99) / 1e6,
         gcPauseTotalMs: gcPauseTotal,
         gcPauseMaxMs: gcPauseMax,
+      };
+    },
+    /** Where the memory is: RSS, JS heap, off-heap buffers, WASM memory (size and resident). */
+    memory(): BridgeMemory {
+      const m = process.memoryUsage();
+      const wasm = wasmBytes();
+      return {
+        rss: rssBytes(process.pid), heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers,
+        wasmBytes: wasm, wasmRss: wasm ? mappingRss('self', wasm) : 0,
       };
     },
     gc() {

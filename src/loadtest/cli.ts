@@ -11,14 +11,15 @@ export const LOADTEST_USAGE = `usage: npm run loadtest -- [options]
 
   --calls N            concurrent calls per bridge (default 100)
   --seconds T          length of each call, s (default 15; >= 3 for a barge-in)
-  --bridges LIST       comma list of vb24k,transcoding,vbpcmu,passthrough (default all four)
+  --bridges LIST       comma list of vb24k,transcoding,vbpcmu,passthrough,floor (default all;
+                       floor = the I/O floor: messages moved with no parsing or DSP)
   --no-compare         skip the head-to-head run (e.g. with --ramp or --soak only)
   --ramp               step the calls up until p99 added latency > --ramp-limit-ms (or errors)
   --ramp-limit-ms MS   ramp criterion (default 20)
-  --ramp-start N       first ramp step (default 100); steps grow x1.5
+  --ramp-start N       first ramp step (default 50); steps grow x1.5, a step failing on latency is run twice
   --ramp-max N         last ramp step (default 3000)
   --ramp-seconds T     call length in ramp steps (default 10)
-  --ramp-bridges LIST  bridges to ramp (default vb24k,vbpcmu)
+  --ramp-bridges LIST  bridges to ramp (default vb24k,transcoding,vbpcmu,passthrough)
   --soak               10,000 short calls, bridge RSS before/after
   --soak-calls N       (default 10000)   --soak-concurrency N (default 200)
   --soak-seconds T     (default 1.5)     --soak-bridges LIST (default vb24k)
@@ -49,7 +50,7 @@ interface Args {
 export function parseArgs(argv: string[]): Args {
   const a: Args = {
     calls: 100, seconds: 15, bridges: Object.keys(BRIDGES), compare: true,
-    ramp: false, rampLimitMs: 20, rampStart: 100, rampMax: 3000, rampSeconds: 10, rampBridges: ['vb24k', 'vbpcmu'],
+    ramp: false, rampLimitMs: 20, rampStart: 50, rampMax: 3000, rampSeconds: 10, rampBridges: ['vb24k', 'transcoding', 'vbpcmu', 'passthrough'],
     soak: false, soakCalls: 10_000, soakConcurrency: 200, soakSeconds: 1.5, soakBridges: ['vb24k'], deltaMs: 20,
   };
   const num = (name: string, v: string | undefined, min: number, max: number): number => {

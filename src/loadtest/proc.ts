@@ -85,3 +85,34 @@ export function machineInfo(): MachineInfo {
     loadAvg: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }
+
+/**
+ * Resident bytes of the anonymous read-write mapping of exactly `size` bytes in /proc/<pid>/smaps:
+ * a WASM linear memory (V8 maps the accessible part of its reservation as one such region).
+ * NaN when none is found.
+ */
+export function mappingRss(pid: number | 'self', size: number): number {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'latin1');
+  } catch {
+    return NaN;
+  }
+  const wantKb = Math.round(size / 1024);
+  let candidate = false;
+  let sizeOk = false;
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      candidate = head[1].startsWith('rw') && head[2] === '';
+      sizeOk = false;
+      continue;
+    }
+    if (!candidate) continue;
+    const m = /^(Size|Rss):\s+(\d+) kB/.exec(line);
+    if (!m) continue;
+    if (m[1] === 'Size') sizeOk = Number(m[2]) === wantKb;
+    else if (sizeOk) return Number(m[2]) * 1024;
+  }
+  return NaN;
+}

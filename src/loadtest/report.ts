@@ -49,6 +49,9 @@ export function formatHeadToHead(ms: LoadMeasurement[]): string {
     cols.push({ title: m.spec.label, m });
     const ours = m.spec.key === 'transcoding' ? byKey.get('vb24k') : m.spec.key === 'passthrough' ? byKey.get('vbpcmu') : undefined;
     if (ours) cols.push({ title: `${m.spec.key === 'transcoding' ? '(a)' : '(b)'} / vb`, vs: [m, ours] });
+    // How far voicebridge pcmu is above the cost of just moving the messages.
+    const vbu = byKey.get('vbpcmu');
+    if (m.spec.key === 'floor' && vbu) cols.push({ title: 'vb pcmu / floor', vs: [vbu, m] });
   }
   const row = (name: string, val: (m: LoadMeasurement) => string, r?: (base: LoadMeasurement, ours: LoadMeasurement) => string) =>
     [name, ...cols.map((c) => (c.m ? val(c.m) : c.vs && r ? r(c.vs[0], c.vs[1]) : ''))];
@@ -63,8 +66,9 @@ export function formatHeadToHead(ms: LoadMeasurement[]): string {
     row('RSS per call, KB (after full GC)', (m) => f(m.rss.perCall / 1024, 1), (a, b) => ratio(a.rss.perCall, b.rss.perCall)),
     row('RSS idle -> loaded, MiB (GC)', (m) => `${f(m.rss.idle / MiB)} -> ${f(m.rss.loaded / MiB)}`),
     row('RSS loaded without forced GC, MiB', (m) => f(m.rss.loadedNoGc / MiB)),
-    row('  JS heap idle -> loaded, MiB', (m) => `${f(m.rss.heapIdle / MiB)} -> ${f(m.rss.heapLoaded / MiB)}`),
-    row('  WASM memory idle -> loaded, MiB', (m) => (m.rss.wasmIdle ? `${f(m.rss.wasmIdle / MiB)} -> ${f(m.rss.wasmLoaded / MiB)}` : '-')),
+    row('  JS heap idle -> loaded, MiB', (m) => `${f(m.rss.idleMem.heapUsed / MiB)} -> ${f((m.rss.loadedMem?.heapUsed ?? NaN) / MiB)}`),
+    row('  WASM resident idle -> loaded, MiB', (m) => (m.rss.idleMem.wasmBytes ? `${f(m.rss.idleMem.wasmRss / MiB)} -> ${f((m.rss.loadedMem?.wasmRss ?? NaN) / MiB)}` : '-')),
+    row('  WASM memory size loaded, MiB', (m) => (m.rss.idleMem.wasmBytes ? f((m.rss.loadedMem?.wasmBytes ?? NaN) / MiB) : '-')),
     row('inbound latency p50 / p99, ms', (m) => pair(m.latency.inbound, 2)),
     row('outbound latency p50 / p99, ms', (m) => pair(m.latency.outbound, 2)),
     row('outbound jitter p50 / p99, ms', (m) => pair(m.latency.jitter, 2)),
@@ -129,13 +133,18 @@ export function formatRamp(r: RampResult, limitMs: number): string {
 
 export function formatSoak(s: SoakResult): string {
   const first = s.points[0];
+  const warm = s.points[1] ?? first;
   const last = s.points[s.points.length - 1];
+  const sign = (x: number) => `${x >= 0 ? '+' : ''}${f(x / MiB)}`;
   const trend = s.points.map((p) => `${p.calls}: ${f(p.rss / MiB)}`).join(', ');
   return [
     `soak ${s.spec.label}: ${s.calls} calls of ${s.seconds} s, ${s.concurrency} concurrent, in ${f(s.wallS, 0)} s; `
       + `${s.completed} completed, ${s.errors} errors${s.errors ? ` (${Object.entries(s.errorKinds).map(([k, v]) => `${k} x${v}`).join(', ')})` : ''}`,
-    `  bridge RSS after full GC, MiB: before ${f(first.rss / MiB)} -> after ${f(last.rss / MiB)} (${last.rss >= first.rss ? '+' : ''}${f((last.rss - first.rss) / MiB)}); `
-      + `JS heap ${f(first.heapUsed / MiB)} -> ${f(last.heapUsed / MiB)}; WASM memory ${f(first.wasmBytes / MiB)} -> ${f(last.wasmBytes / MiB)}`,
+    `  bridge RSS after full GC, MiB: before ${f(first.rss / MiB)} -> after ${f(last.rss / MiB)} (${sign(last.rss - first.rss)}); `
+      + `after the first ${warm.calls} calls ${f(warm.rss / MiB)} -> after ${last.calls} (${sign(last.rss - warm.rss)})`,
+    `  of which: JS heap ${f(first.heapUsed / MiB)} -> ${f(last.heapUsed / MiB)}; external ${f(first.external / MiB)} -> ${f(last.external / MiB)}; `
+      + `WASM memory ${f(first.wasmBytes / MiB)} -> ${f(last.wasmBytes / MiB)} (resident ${f((first.wasmRss || 0) / MiB)} -> ${f((last.wasmRss || 0) / MiB)}); `
+      + `rest (code, native allocator, sockets) ${f((first.rss - first.heapUsed - (first.wasmRss || 0)) / MiB)} -> ${f((last.rss - last.heapUsed - (last.wasmRss || 0)) / MiB)}`,
     `  RSS by calls done (MiB): ${trend}`,
     `  bridge CPU ${f(s.cpuPerCallSecond * 1000, 3)} ms per call-second (short calls: setup and teardown included); calls left open: ${s.leftOpen}`,
   ].join('\n');
@@ -166,12 +175,15 @@ export function formatTargets(ms: LoadMeasurement[], ramps: RampResult[], soaks:
   }
   for (const r of ramps) if (r.spec.kind === 'voicebridge') out.push(`  ramp ${r.spec.label}: ${r.held} calls held; limit: ${r.limit}`);
   for (const s of soaks) {
-    const first = s.points[0];
+    // The first chunks bring every per-call structure and allocator pool up to the soak's
+    // concurrency; a leak shows as growth that goes on through the second half.
+    const mid = s.points.find((p) => p.calls >= s.calls / 2) ?? s.points[0];
     const last = s.points[s.points.length - 1];
-    const growth = last.rss - first.rss;
-    // Allocator noise after a full GC is a few MiB; a leak of even 1 KB per call is 10 MiB here.
-    out.push(`  no RSS growth after ${s.calls} calls (${s.spec.label}): ${growth >= 0 ? '+' : ''}${f(growth / MiB)} MiB, `
-      + `heap ${growth >= 0 ? '' : ''}${f((last.heapUsed - first.heapUsed) / MiB)} MiB - ${mark(growth < 4 * MiB && last.heapUsed - first.heapUsed < 2 * MiB)}`);
+    const growth = last.rss - mid.rss;
+    const wasm = (last.wasmRss || 0) - (mid.wasmRss || 0);
+    out.push(`  no RSS growth after ${s.calls} calls (${s.spec.label}): ${growth >= 0 ? '+' : ''}${f(growth / MiB)} MiB over the second half `
+      + `(calls ${mid.calls} -> ${last.calls}, ${f(growth / Math.max(1, last.calls - mid.calls), 0)} bytes per call`
+      + `${last.wasmBytes ? `; WASM resident ${wasm >= 0 ? '+' : ''}${f(wasm / MiB)} MiB within a fixed ${f(last.wasmBytes / MiB, 0)} MiB WASM memory` : ''}) - ${mark(growth < 2 * MiB)}`);
   }
   return out.join('\n');
 }

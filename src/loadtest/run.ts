@@ -4,7 +4,7 @@
 // measure latency on the shared monotonic clock.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { analyze, type Latencies } from './analyze.js';
-import type { BridgeKind, BridgeStats } from './bridge-proc.js';
+import type { BridgeKind, BridgeMemory, BridgeStats } from './bridge-proc.js';
 import { Child } from './child.js';
 import { monoMs } from './clock.js';
 import type { LoadOptions, LoadResult } from './generator.js';
@@ -25,6 +25,7 @@ export const BRIDGES: Record<string, BridgeSpec> = {
   transcoding: { key: 'transcoding', label: '(a) transcoding', kind: 'transcoding', format: 'pcm24k' },
   vbpcmu: { key: 'vbpcmu', label: 'voicebridge pcmu', kind: 'voicebridge', format: 'pcmu' },
   passthrough: { key: 'passthrough', label: '(b) passthrough', kind: 'passthrough', format: 'pcmu' },
+  floor: { key: 'floor', label: 'I/O floor (pcmu)', kind: 'floor', format: 'pcmu' },
 };
 
 export interface HarnessOptions {
@@ -72,10 +73,9 @@ export interface LoadMeasurement {
     /** Median of the samples taken during the steady state without forcing a GC. */
     loadedNoGc: number;
     gcPauseMs: number;
-    wasmIdle: number;
-    wasmLoaded: number;
-    heapIdle: number;
-    heapLoaded: number;
+    idleMem: BridgeMemory;
+    /** After the forced GC under load (null if the run ended first). */
+    loadedMem: BridgeMemory | null;
   };
   bridge: BridgeStats;
   /** Calls the bridge still held 5 s after the load ended. */
@@ -118,11 +118,7 @@ export class Harness {
   }
 }
 
-export interface IdleState {
-  rss: number;
-  heapUsed: number;
-  wasmBytes: number;
-}
+export type IdleState = BridgeMemory;
 
 export class BridgeUnderTest {
   constructor(readonly h: Harness, readonly spec: BridgeSpec, readonly child: Child, readonly url: string) {}
@@ -144,8 +140,7 @@ export class BridgeUnderTest {
     await sleep(300);
     await this.gc();
     await sleep(200);
-    const s = await this.stats();
-    return { rss: rssBytes(this.pid), heapUsed: s.heapUsed, wasmBytes: s.wasmBytes };
+    return this.child.request<BridgeMemory>('memory');
   }
 
   /** A few short calls: loads the WASM module, JITs the hot paths, opens the first sockets. */
@@ -194,8 +189,7 @@ export class BridgeUnderTest {
     const rampMs = load.rampMs ?? Math.min(3000, Math.max(200, concurrency * 5));
     const gcAtMs = rampMs + Math.max(500, (load.seconds * 1000) / 2);
     let gcWindow: [number, number] | undefined;
-    let loadedRss = NaN;
-    let loadedStats: BridgeStats | undefined;
+    let loadedMem: BridgeMemory | undefined;
     const gcTimer = setTimeout(() => {
       const g0 = monoMs();
       void this.gc()
@@ -203,8 +197,7 @@ export class BridgeUnderTest {
           const g1 = monoMs();
           gcWindow = [g0 - 60, g1 + 60];
           await sleep(50);
-          loadedRss = rssBytes(this.pid);
-          loadedStats = await this.stats();
+          loadedMem = await this.child.request<BridgeMemory>('memory');
         })
         .catch(() => {});
     }, gcAtMs);
@@ -228,7 +221,7 @@ export class BridgeUnderTest {
     const steady = rssSamples.filter((s) => s.t >= gen.steadyFrom + 1000 && s.t <= gen.steadyTo
       && !(gcWindow && s.t >= gcWindow[0] && s.t <= gcWindow[1] + 300)).map((s) => s.rss);
     const loadedNoGc = steady.length ? median(steady) : NaN;
-    const loaded = Number.isFinite(loadedRss) ? loadedRss : loadedNoGc;
+    const loaded = loadedMem ? loadedMem.rss : loadedNoGc;
     const { records: _records, ...modelSummary } = modelData;
     const bridgeErrors = bridgeAfter.errors - statsBefore.errors;
     const genErrors = Object.values(gen.errors).reduce((a, b) => a + b, 0);
@@ -256,8 +249,7 @@ export class BridgeUnderTest {
       rss: {
         idle: idle.rss, loaded, perCall: (loaded - idle.rss) / concurrency, loadedNoGc,
         gcPauseMs: gcWindow ? gcWindow[1] - gcWindow[0] - 120 : NaN,
-        wasmIdle: idle.wasmBytes, wasmLoaded: loadedStats?.wasmBytes ?? NaN,
-        heapIdle: idle.heapUsed, heapLoaded: loadedStats?.heapUsed ?? NaN,
+        idleMem: idle, loadedMem: loadedMem ?? null,
       },
       bridge: bridgeAfter,
       leftOpen,
@@ -335,20 +327,25 @@ export interface RampResult {
   limit: string;
 }
 
-/** The process that used the most of a core during the step, and how much of the machine was busy. */
+/**
+ * What ran out during a step: a process using most of a core (Node runs each event loop on one
+ * core), or the whole machine (2 cores shared by the bridge, the generator, the model and
+ * whatever else runs there), told by how long each event loop waited for a CPU while runnable.
+ */
 export function limitingProcess(m: LoadMeasurement): string {
   const w = m.cpu.wallS;
-  const use = [
-    { who: 'bridge', f: m.cpu.bridgeS / w },
-    { who: 'generator', f: m.cpu.generatorS / w },
-    { who: 'model', f: m.cpu.modelS / w },
-  ].sort((a, b) => b.f - a.f);
   const pct = (f: number) => `${Math.round(f * 100)}%`;
-  const top = use[0];
-  const machine = `machine ${pct(m.cpu.machineBusy)} busy`;
-  const lag = m.gen.sendLag.p99;
-  if (top.f >= 0.85) return `${top.who} saturated (${pct(top.f)} of a core; ${machine}; generator send lag p99 ${lag.toFixed(1)} ms)`;
-  return `no single process saturated (bridge ${pct(use.find((u) => u.who === 'bridge')!.f)}, generator ${pct(use.find((u) => u.who === 'generator')!.f)}, model ${pct(use.find((u) => u.who === 'model')!.f)}; ${machine}; generator send lag p99 ${lag.toFixed(1)} ms)`;
+  const use = [
+    { who: 'bridge', f: m.cpu.bridgeS / w, wait: m.cpu.bridgeWaitS / w },
+    { who: 'generator', f: m.cpu.generatorS / w, wait: m.cpu.generatorWaitS / w },
+    { who: 'model', f: m.cpu.modelS / w, wait: m.cpu.modelWaitS / w },
+  ];
+  const detail = use.map((u) => `${u.who} ${pct(u.f)} cpu / waited ${Math.round(u.wait * 1000)} ms/s`).join(', ');
+  const lag = `generator send lag p99 ${m.gen.sendLag.p99.toFixed(1)} ms`;
+  const top = [...use].sort((a, b) => b.f - a.f)[0];
+  if (top.f >= 0.85) return `${top.who} saturated its core (${detail}; ${lag})`;
+  if (m.cpu.machineBusy >= 0.85) return `machine CPU-bound, ${pct(m.cpu.machineBusy)} busy (${detail}; ${lag})`;
+  return `no CPU limit seen (${detail}; machine ${pct(m.cpu.machineBusy)} busy; ${lag})`;
 }
 
 export async function runRamp(
@@ -363,19 +360,28 @@ export async function runRamp(
     await b.warmUp();
     const idle = await b.idle();
     for (const calls of steps) {
-      const m = await b.measure({ calls, seconds, measure: true, bargeIn: true }, idle);
-      const p99 = Math.max(m.latency.inbound.p99, m.latency.outbound.p99);
-      const matchedShare = m.latency.matchedCalls / Math.max(1, calls);
+      let m: LoadMeasurement | undefined;
       let why = '';
-      if (m.errors > 0) why = `${m.errors} errors`;
-      else if (!(p99 <= limitMs)) why = `p99 ${p99.toFixed(1)} ms > ${limitMs} ms`;
-      else if (matchedShare < 0.95) why = `only ${m.latency.matchedCalls}/${calls} calls measured`;
+      let p99 = NaN;
+      // A step that fails on latency alone is run again once: the machine is shared, and one
+      // burst of someone else's work should not end the ramp.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        m = await b.measure({ calls, seconds, measure: true, bargeIn: true }, idle);
+        p99 = Math.max(m.latency.inbound.p99, m.latency.outbound.p99);
+        const matchedShare = m.latency.matchedCalls / Math.max(1, calls);
+        why = '';
+        if (m.errors > 0) why = `${m.errors} errors`;
+        else if (matchedShare < 0.95) why = `only ${m.latency.matchedCalls}/${calls} calls measured`;
+        else if (!(p99 <= limitMs)) why = `p99 ${p99.toFixed(1)} ms > ${limitMs} ms`;
+        log(`  ${spec.label}: ${calls} calls${attempt ? ' (again)' : ''}: p99 in ${m.latency.inbound.p99.toFixed(1)} / out ${m.latency.outbound.p99.toFixed(1)} ms, `
+          + `${why ? `FAILED: ${why}` : 'held'}; ${limitingProcess(m)}`);
+        if (!why.startsWith('p99')) break;
+        await b.waitIdle(10_000);
+      }
       const pass = why === '';
-      out.push({ calls, m, p99, pass, why });
-      log(`  ${spec.label}: ${calls} calls: p99 in ${m.latency.inbound.p99.toFixed(1)} / out ${m.latency.outbound.p99.toFixed(1)} ms, `
-        + `bridge ${Math.round((m.cpu.bridgeS / m.cpu.wallS) * 100)}% cpu, ${pass ? 'held' : `FAILED: ${why}`}; ${limitingProcess(m)}`);
+      out.push({ calls, m: m!, p99, pass, why });
       if (!pass) {
-        limit = `${why} at ${calls} calls; ${limitingProcess(m)}`;
+        limit = `${why} at ${calls} calls; ${limitingProcess(m!)}`;
         break;
       }
       held = calls;
@@ -399,7 +405,7 @@ export interface SoakResult {
   wallS: number;
   cpuPerCallSecond: number;
   /** RSS/heap after a full GC: before the soak, after each chunk, and at the end. */
-  points: Array<{ calls: number; rss: number; heapUsed: number; wasmBytes: number }>;
+  points: Array<{ calls: number } & BridgeMemory>;
   leftOpen: number;
 }
 
@@ -418,8 +424,7 @@ export async function runSoak(
   try {
     await b.warmUp();
     const snap = async () => {
-      const st = await b.idle();
-      points.push({ calls: done, rss: st.rss, heapUsed: st.heapUsed, wasmBytes: st.wasmBytes });
+      points.push({ calls: done, ...await b.idle() });
       return b.stats();
     };
     const s0 = await snap();
@@ -441,8 +446,10 @@ export async function runSoak(
       await b.waitIdle(10_000);
       const s = await snap();
       const p = points[points.length - 1];
-      log(`  ${spec.label} soak: ${done}/${total} calls, ${completed} completed, ${errors} errors, `
-        + `RSS ${(p.rss / 2 ** 20).toFixed(1)} MiB, heap ${(s.heapUsed / 2 ** 20).toFixed(1)} MiB, wasm ${(s.wasmBytes / 2 ** 20).toFixed(1)} MiB`);
+      const mib = (x: number) => (x / 2 ** 20).toFixed(1);
+      void s;
+      log(`  ${spec.label} soak: ${done}/${total} calls, ${completed} completed, ${errors} errors; after GC: RSS ${mib(p.rss)} MiB `
+        + `(WASM resident ${mib(p.wasmRss || 0)} of ${mib(p.wasmBytes)}, JS heap ${mib(p.heapUsed)}, external ${mib(p.external)})`);
     }
     const cpu1 = cpuSeconds(b.pid);
     const t1 = monoMs();
