@@ -1,6 +1,7 @@
 // Environment -> validated configuration. One table: every variable, its default and its check,
 // so the README's table and the code cannot drift (the README is generated from `describeConfig`).
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { ModelAudioFormat } from './dsp/call.js';
 
 export interface Config {
@@ -25,13 +26,23 @@ export interface Config {
   vadThresholdDb: number;
   vadMinSpeechMs: number;
   vadHangoverMs: number;
-  vadBotThresholdDb: number;
+  /** Echo gate: threshold while bot audio may echo = loudest recent bot frame minus this. */
+  echoMarginDb: number;
   vadBotMinSpeechMs: number;
   modelConnectTimeoutMs: number;
   startTimeoutMs: number;
   queueSeconds: number;
   maxMessageBytes: number;
   logLevel: string;
+  /** Worker threads; 0: the bridge runs in the main thread. */
+  workers: number;
+  drainSeconds: number;
+  maxCalls: number;
+  upgradeRatePerMin: number;
+  upgradeBurst: number;
+  wsIdleTimeoutS: number;
+  wsMaxBackpressureBytes: number;
+  clientIpHeader: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -58,18 +69,26 @@ export const CONFIG_TABLE: Entry[] = [
   { env: 'STREAM_PARAMETERS', default: '(none)', doc: 'Extra <Parameter>s for every call: name=value,name=value.' },
   { env: 'PLAYBACK_LEAD_MS', default: '80', doc: 'Bot audio kept buffered at Twilio ahead of playback; what a barge-in has to cut.' },
   { env: 'MARK_INTERVAL_MS', default: '100', doc: 'A mark every this much bot audio, to learn what the caller heard.' },
-  { env: 'ECHO_TAIL_MS', default: '400', doc: 'After bot audio stops playing, how long the VAD still expects its echo.' },
+  { env: 'ECHO_TAIL_MS', default: '400', doc: 'Echo gate window: how long after a bot frame played its echo may still arrive.' },
   { env: 'BARGE_IN', default: 'on', doc: 'Interrupt the bot when the caller starts talking (on/off).' },
   { env: 'VAD_THRESHOLD_DB', default: '8', doc: 'Onset threshold above the adaptive noise floor.' },
   { env: 'VAD_MIN_SPEECH_MS', default: '20', doc: 'Speech needed before onset is declared.' },
   { env: 'VAD_HANGOVER_MS', default: '300', doc: 'Speech state held after energy drops.' },
-  { env: 'VAD_BOT_THRESHOLD_DB', default: '32', doc: 'Onset threshold while bot audio may echo back.' },
-  { env: 'VAD_BOT_MIN_SPEECH_MS', default: '150', doc: 'Confirmation needed while bot audio may echo back.' },
+  { env: 'ECHO_MARGIN_DB', default: '8', doc: 'Echo gate: while bot audio played within ECHO_TAIL_MS, onset needs the caller louder than the loudest recent bot frame minus this (an assumed echo return loss > this).' },
+  { env: 'VAD_BOT_MIN_SPEECH_MS', default: '20', doc: 'Confirmation needed while bot audio may echo back.' },
   { env: 'MODEL_CONNECT_TIMEOUT_MS', default: '5000', doc: 'Longest wait for the model session to be ready; then the call ends cleanly.' },
   { env: 'START_TIMEOUT_MS', default: '10000', doc: 'Longest wait for Twilio\'s start message after the socket opens.' },
   { env: 'QUEUE_SECONDS', default: '30', doc: 'Outbound bot audio queued per call before it is sent ahead to Twilio.' },
   { env: 'MAX_MESSAGE_BYTES', default: '1048576', doc: 'Largest WebSocket message accepted from Twilio.' },
   { env: 'LOG_LEVEL', default: 'info', doc: 'pino log level.' },
+  { env: 'WORKERS', default: '(os.availableParallelism())', doc: 'Bridge worker threads sharing the port (own uWS app and WASM each). 0: one bridge in the main thread. In containers set it to the CPU limit: the default counts the host\'s CPUs.' },
+  { env: 'DRAIN_SECONDS', default: '30', doc: 'On SIGTERM: not ready and no new calls at once; active calls continue up to this long, then end cleanly ("shutdown"); exit 0. Keep the pod\'s terminationGracePeriodSeconds above it.' },
+  { env: 'MAX_CALLS', default: '200', doc: 'Concurrent calls per process (all worker threads); further stream upgrades get 503 "at capacity" and /readyz fails. 0: no cap.' },
+  { env: 'UPGRADE_RATE_PER_MIN', default: '120', doc: 'Stream upgrade attempts per minute per client address (token bucket); over it: 429 with Retry-After. 0: off. Twilio connects from few addresses: size for the whole call setup rate.' },
+  { env: 'UPGRADE_BURST', default: '30', doc: 'Upgrade attempts one address may make at once before UPGRADE_RATE_PER_MIN applies.' },
+  { env: 'WS_IDLE_TIMEOUT_S', default: '20', doc: 'Close a media stream after this many seconds without a message (Twilio sends 50 a second). 0 (off) or 8..960.' },
+  { env: 'WS_MAX_BACKPRESSURE_BYTES', default: '1048576', doc: 'Bytes queued to a slow Twilio socket before further sends are dropped (and counted).' },
+  { env: 'CLIENT_IP_HEADER', default: '(unset)', doc: 'Header a trusted proxy sets to the client address (e.g. x-forwarded-for; its last entry is used) for the upgrade rate limit. Unset: the socket address.' },
 ];
 
 const DEFAULT_INSTRUCTIONS =
@@ -131,6 +150,14 @@ export function loadConfig(env: Env = process.env): Config {
   if (!['on', 'off', 'true', 'false', '1', '0'].includes(bargeIn)) {
     throw new ConfigError(`BARGE_IN must be on or off, got "${env.BARGE_IN}"`);
   }
+  const wsIdleTimeoutS = int(env, 'WS_IDLE_TIMEOUT_S', 20, 0, 960);
+  if (wsIdleTimeoutS !== 0 && wsIdleTimeoutS < 8) {
+    throw new ConfigError(`WS_IDLE_TIMEOUT_S must be 0 (off) or between 8 and 960, got ${wsIdleTimeoutS}`);
+  }
+  const clientIpHeader = env.CLIENT_IP_HEADER?.trim().toLowerCase() || undefined;
+  if (clientIpHeader !== undefined && !/^[a-z0-9-]+$/.test(clientIpHeader)) {
+    throw new ConfigError(`CLIENT_IP_HEADER must be a header name, got "${env.CLIENT_IP_HEADER}"`);
+  }
   let instructions = env.SYSTEM_MESSAGE || DEFAULT_INSTRUCTIONS;
   if (env.INSTRUCTIONS_FILE) {
     try {
@@ -159,13 +186,21 @@ export function loadConfig(env: Env = process.env): Config {
     vadThresholdDb: num(env, 'VAD_THRESHOLD_DB', 8, 1, 60),
     vadMinSpeechMs: int(env, 'VAD_MIN_SPEECH_MS', 20, 0, 2_000),
     vadHangoverMs: int(env, 'VAD_HANGOVER_MS', 300, 0, 5_000),
-    vadBotThresholdDb: num(env, 'VAD_BOT_THRESHOLD_DB', 32, 1, 80),
-    vadBotMinSpeechMs: int(env, 'VAD_BOT_MIN_SPEECH_MS', 150, 0, 2_000),
+    echoMarginDb: num(env, 'ECHO_MARGIN_DB', 8, 0, 60),
+    vadBotMinSpeechMs: int(env, 'VAD_BOT_MIN_SPEECH_MS', 20, 0, 2_000),
     modelConnectTimeoutMs: int(env, 'MODEL_CONNECT_TIMEOUT_MS', 5000, 100, 120_000),
     startTimeoutMs: int(env, 'START_TIMEOUT_MS', 10_000, 100, 600_000),
     queueSeconds: num(env, 'QUEUE_SECONDS', 30, 1, 600),
     maxMessageBytes: int(env, 'MAX_MESSAGE_BYTES', 1 << 20, 1024, 64 << 20),
     logLevel: env.LOG_LEVEL || 'info',
+    workers: int(env, 'WORKERS', Math.min(availableParallelism(), 256), 0, 256),
+    drainSeconds: int(env, 'DRAIN_SECONDS', 30, 0, 86_400),
+    maxCalls: int(env, 'MAX_CALLS', 200, 0, 1_000_000),
+    upgradeRatePerMin: int(env, 'UPGRADE_RATE_PER_MIN', 120, 0, 1_000_000),
+    upgradeBurst: int(env, 'UPGRADE_BURST', 30, 1, 1_000_000),
+    wsIdleTimeoutS,
+    wsMaxBackpressureBytes: int(env, 'WS_MAX_BACKPRESSURE_BYTES', 1 << 20, 1024, 1 << 30),
+    clientIpHeader,
   };
 }
 

@@ -8,16 +8,23 @@ import { connectModel } from './model/client.js';
 import type { ModelLink } from './model/client.js';
 import { connectStreamTwiml, TwimlError } from './twilio/twiml.js';
 import { formParams, SIGNATURE_HEADER, validateRequest } from './twilio/signature.js';
+import { gateUpgrade, mountOpsRoutes, reserveCallSlot } from './workers/http.js';
+import { createOps, type BridgeOps } from './workers/ops.js';
 
 export interface BridgeServer {
   port: number;
   calls: Set<Call>;
+  /** Ends every call ('shutdown') and stops listening. */
   close(): void;
+  /** Closes every socket left (keep-alive, close handshakes) so a worker thread can exit. */
+  forceClose(): void;
 }
 
 export interface BridgeDeps {
   /** Opens the model session for a new call (defaults to the Realtime client per config). */
   openModel?: (config: Config) => ModelLink;
+  /** Metrics, limits, draining (src/workers/ops.ts). Default: one for this bridge, from config. */
+  ops?: BridgeOps;
 }
 
 const MEDIA_PATH = '/media-stream';
@@ -28,6 +35,8 @@ interface SocketData {
   call?: Call;
   closed: boolean;
   remote: string;
+  /** Holds a MAX_CALLS slot, given back on close. */
+  slot: boolean;
 }
 
 function defaultModel(config: Config): ModelLink {
@@ -56,8 +65,7 @@ function callOptions(config: Config): CallOptions {
     playbackLeadMs: config.playbackLeadMs,
     markIntervalMs: config.markIntervalMs,
     echoTailMs: config.echoTailMs,
-    // ECHO_MARGIN_DB once the config table has it; until then the bridge's default.
-    echoMarginDb: (config as Config & { echoMarginDb?: number }).echoMarginDb,
+    echoMarginDb: config.echoMarginDb,
     bargeIn: config.bargeIn,
     queueSeconds: config.queueSeconds,
     startTimeoutMs: config.startTimeoutMs,
@@ -66,7 +74,8 @@ function callOptions(config: Config): CallOptions {
       thresholdDb: config.vadThresholdDb,
       minSpeechMs: config.vadMinSpeechMs,
       hangoverMs: config.vadHangoverMs,
-      botThresholdDb: config.vadBotThresholdDb,
+      // The echo gate (bridge/echo.ts) sets the bot-mode threshold frame by frame.
+      botThresholdDb: config.vadThresholdDb,
       botMinSpeechMs: config.vadBotMinSpeechMs,
     },
   };
@@ -84,9 +93,12 @@ function httpsOrigin(config: Config, host: string): string {
 
 export function startBridge(config: Config, log: Logger, deps: BridgeDeps = {}): Promise<BridgeServer> {
   const openModel = deps.openModel ?? defaultModel;
+  const ownOps = deps.ops ? undefined : createOps(config);
+  const ops: BridgeOps = deps.ops ?? ownOps!;
   const calls = new Set<Call>();
-  const opts = callOptions(config);
+  const opts: CallOptions = { ...callOptions(config), metrics: ops.metrics };
   const app = uWS.App();
+  mountOpsRoutes(app, ops);
 
   app.get('/', (res) => {
     res.writeHeader('Content-Type', 'application/json').end(JSON.stringify({ ok: true, service: 'voicebridge', calls: calls.size }));
@@ -143,10 +155,10 @@ export function startBridge(config: Config, log: Logger, deps: BridgeDeps = {}):
 
   app.ws<SocketData>(MEDIA_PATH, {
     compression: uWS.DISABLED,
-    maxPayloadLength: config.maxMessageBytes,
-    idleTimeout: 60,
-    maxBackpressure: 1024 * 1024,
+    ...ops.limits.wsOptions(),
     upgrade: (res, req, context) => {
+      // Draining and the per-address rate, before any signature work.
+      if (!gateUpgrade(res, req, ops)) return;
       const host = req.getHeader('host');
       const signature = req.getHeader(SIGNATURE_HEADER);
       const key = req.getHeader('sec-websocket-key');
@@ -158,17 +170,20 @@ export function startBridge(config: Config, log: Logger, deps: BridgeDeps = {}):
         const url = publicOrigin(config, host) + MEDIA_PATH;
         if (!validateRequest(config.twilioAuthToken, signature, url, {})) {
           log.warn({ remote }, 'rejected media-stream upgrade: bad X-Twilio-Signature');
+          ops.metrics.upgradeRejected('bad_signature');
           res.writeStatus('403 Forbidden').end('invalid signature');
           return;
         }
       }
-      res.upgrade<SocketData>({ closed: false, remote }, key, protocol, extensions, context);
+      // MAX_CALLS, process-wide; the slot is given back in `close`.
+      if (!reserveCallSlot(res, ops)) return;
+      res.upgrade<SocketData>({ closed: false, remote, slot: true }, key, protocol, extensions, context);
     },
     open: (ws) => {
       const data = ws.getUserData();
       const carrier: CarrierSocket = {
         send: (m) => {
-          if (!data.closed) ws.send(m, false);
+          if (!data.closed && ws.send(m, false) === 2) ops.metrics.backpressureDrop();
         },
         close: (code, reason) => {
           if (data.closed) return;
@@ -190,7 +205,10 @@ export function startBridge(config: Config, log: Logger, deps: BridgeDeps = {}):
       }
       const callLog = log.child({ remote: data.remote });
       try {
-        data.call = new Call(carrier, model, opts, callLog, (c) => calls.delete(c));
+        data.call = new Call(carrier, model, opts, callLog, (c) => {
+          calls.delete(c);
+          ops.metrics.callEnded(c.outcome ?? 'hangup', c.stats);
+        });
       } catch (e) {
         // An exception out of a uWS handler would take the whole process (every call) down.
         log.error({ err: (e as Error).stack }, 'cannot set up the call; closing the stream');
@@ -203,6 +221,7 @@ export function startBridge(config: Config, log: Logger, deps: BridgeDeps = {}):
         return;
       }
       calls.add(data.call);
+      ops.metrics.callStarted(data.call.stats);
     },
     message: (ws, message, isBinary) => {
       const call = ws.getUserData().call;
@@ -222,6 +241,10 @@ export function startBridge(config: Config, log: Logger, deps: BridgeDeps = {}):
     close: (ws) => {
       const data = ws.getUserData();
       data.closed = true;
+      if (data.slot) {
+        data.slot = false;
+        ops.limits.releaseCall();
+      }
       try {
         data.call?.end('hangup');
       } catch (e) {
@@ -261,6 +284,11 @@ export function startBridge(config: Config, log: Logger, deps: BridgeDeps = {}):
           clearInterval(ticker);
           for (const c of [...calls]) c.end('shutdown', 1001, 'server shutting down');
           uWS.us_listen_socket_close(socket);
+          ownOps?.stop();
+        },
+        forceClose() {
+          // uWS's app.close() closes every socket of the app; its typings lack it.
+          (app as unknown as { close(): void }).close();
         },
       });
     });

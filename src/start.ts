@@ -1,7 +1,7 @@
 // `voicebridge start`: the bridge, on the embedded local model when no OpenAI key is set.
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './log.js';
-import { startBridge } from './server.js';
+import { runServer } from './cluster.js';
 import { startLocalModel } from './model/local/index.js';
 
 export async function runStart(env: Record<string, string | undefined> = process.env): Promise<number> {
@@ -23,16 +23,9 @@ export async function runStart(env: Record<string, string | undefined> = process
     log.warn({ modelUrl: local.url },
       'OPENAI_API_KEY is not set: using the embedded local model (it answers each caller turn by playing it back)');
   }
-  const server = await startBridge(config, log);
-  log.info({ port: server.port, audioFormat: config.audioFormat, model: config.openaiModel,
+  // SIGTERM/SIGINT: drain (DRAIN_SECONDS), then exit 0; a second signal ends the calls at once.
+  const server = await runServer(config, log, { onStopped: () => local?.close() });
+  log.info({ port: server.port, workers: server.workers, audioFormat: config.audioFormat, model: config.openaiModel,
     modelUrl: config.openaiBaseUrl }, `voicebridge listening on ${config.host}:${server.port}`);
-  const stop = (signal: string) => {
-    log.info({ signal, activeCalls: server.calls.size }, 'shutting down');
-    server.close();
-    void local?.close();
-    setTimeout(() => process.exit(0), 200).unref();
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
   return -1;
 }

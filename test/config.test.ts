@@ -18,7 +18,7 @@ describe('config', () => {
     const numeric: Record<string, string> = {
       PORT: 'port', PLAYBACK_LEAD_MS: 'playbackLeadMs', MARK_INTERVAL_MS: 'markIntervalMs',
       ECHO_TAIL_MS: 'echoTailMs', VAD_THRESHOLD_DB: 'vadThresholdDb', VAD_MIN_SPEECH_MS: 'vadMinSpeechMs',
-      VAD_HANGOVER_MS: 'vadHangoverMs', VAD_BOT_THRESHOLD_DB: 'vadBotThresholdDb',
+      VAD_HANGOVER_MS: 'vadHangoverMs', ECHO_MARGIN_DB: 'echoMarginDb',
       VAD_BOT_MIN_SPEECH_MS: 'vadBotMinSpeechMs', MODEL_CONNECT_TIMEOUT_MS: 'modelConnectTimeoutMs',
       START_TIMEOUT_MS: 'startTimeoutMs', QUEUE_SECONDS: 'queueSeconds', MAX_MESSAGE_BYTES: 'maxMessageBytes',
     };

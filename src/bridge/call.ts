@@ -12,6 +12,7 @@ import {
   type ModelAudioFormat,
   type VadParams,
 } from '../dsp/call.js';
+import { badMessageKind, NOOP_METRICS, type BridgeMetrics } from '../metrics.js';
 import type { ModelLink } from '../model/client.js';
 import type { ServerEvent } from '../model/protocol.js';
 import { parseControlMessage, serializeClear, serializeMark, type TwilioStart } from '../twilio/protocol.js';
@@ -41,6 +42,8 @@ export interface CallOptions {
   queueSeconds: number;
   startTimeoutMs: number;
   greeting?: string;
+  /** Default NOOP_METRICS. */
+  metrics?: BridgeMetrics;
 }
 
 export type CallOutcome =
@@ -96,6 +99,9 @@ export class Call {
   /** Kinds of bad message already logged: each is logged once, then only every 1024th message. */
   private readonly badKinds = new Set<string>();
   private readonly log: Logger;
+  private readonly metrics: BridgeMetrics;
+  /** When the caller stopped talking (the model is due to answer), for first-audio latency; -1: none. */
+  private answerDueAt = -1;
 
   constructor(
     private readonly carrier: CarrierSocket,
@@ -105,6 +111,7 @@ export class Call {
     private readonly onEnd: (call: Call) => void,
   ) {
     this.log = log;
+    this.metrics = opts.metrics ?? NOOP_METRICS;
     this.dsp = new CallDsp({ format: opts.format, queueSeconds: opts.queueSeconds, vad: opts.vad });
     this.playback = new Playback(opts.markIntervalMs);
     this.echo = new EchoGate({
@@ -152,7 +159,9 @@ export class Call {
   onCarrierMessage(bytes: Uint8Array): void {
     if (this.ended) return;
     const t = now();
+    const t0 = this.metrics.dspStart();
     const code = this.dsp.inboundMessage(bytes, this.echo.beforeInbound(t));
+    this.metrics.dspEnd('inbound', t0);
     if (code >= 0) {
       this.onInboundAudio(code, t);
       return;
@@ -236,6 +245,7 @@ export class Call {
 
   private badMessage(why: string): void {
     this.stats.badMessages++;
+    this.metrics.badMessage(badMessageKind(why));
     // One line per kind is enough to diagnose; a flood must not flood the log. The kind is the
     // text before the first ':' (parse errors name the field there), and only a few are kept.
     const kind = why.split(':', 1)[0];
@@ -265,7 +275,9 @@ export class Call {
 
   private onModelAudio(msg: Uint8Array): void {
     if (this.ended) return;
+    const t0 = this.metrics.dspStart();
     let r = this.dsp.outboundMessage(msg);
+    this.metrics.dspEnd('outbound', t0);
     if (r === ERR_NEEDS_PARSE || r === -4) r = this.outboundSlowPath(msg);
     if (r === DELTA_DROPPED) return;
     if (r < 0) {
@@ -280,6 +292,10 @@ export class Call {
         return;
       }
       this.playback.startItem(itemId);
+      if (this.answerDueAt >= 0) {
+        this.metrics.modelFirstAudio((now() - this.answerDueAt) / 1000);
+        this.answerDueAt = -1;
+      }
     }
     this.playback.queued(r & ~DELTA_NEW_ITEM);
     if (this.dsp.queueSpace() === 0 && !this.warnedQueueFull) {
@@ -321,6 +337,9 @@ export class Call {
         this.bargeIn(t, 'model_vad');
         return;
       }
+      case 'input_audio_buffer.speech_stopped':
+        this.answerDueAt = now();
+        return;
       case 'response.output_audio.done':
         this.playback.audioDone = true;
         this.tick(now());
@@ -341,6 +360,7 @@ export class Call {
       case 'error': {
         const e = ev.error;
         if (e?.code === 'response_cancel_not_active') return; // harmless race with the model's own VAD
+        this.metrics.modelError(e?.code);
         this.log.error({ code: e?.code, type: e?.type, message: e?.message }, 'model error');
         return;
       }
@@ -428,6 +448,8 @@ export class Call {
     const heard = current ? pb.heard(t) : null;
     // Twilio's buffer first (what the caller hears), then the model, all in this same tick.
     if (this.botAudible(t)) this.carrier.send(serializeClear(this.streamSid));
+    // t: when the onset frame arrived.
+    this.metrics.bargeIn((now() - t) / 1000);
     if (this.activeResponse !== undefined) {
       this.model.send({ type: 'response.cancel' });
       this.cancelledResponse = this.activeResponse;

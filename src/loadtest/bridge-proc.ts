@@ -66,6 +66,9 @@ async function main(): Promise<void> {
       OPENAI_BASE_URL: modelBaseUrl,
       AUDIO_FORMAT: format,
       LOG_LEVEL: process.env.LOG_LEVEL || 'warn',
+      // One generator address opening hundreds of streams: no admission limits.
+      MAX_CALLS: '0',
+      UPGRADE_RATE_PER_MIN: '0',
     });
     let errors = 0;
     let warnings = 0;
