@@ -2,8 +2,8 @@
 // is its own work and how much is moving messages through sockets. The same sockets as
 // voicebridge (uWebSockets.js towards Twilio, `ws` towards the model) and the same message
 // counts, but no JSON.parse, no DSP, no pacing, no marks: the payload/delta string is sliced out
-// of the message and spliced into the other side's message. Not a usable bridge (no barge-in
-// logic beyond forwarding a clear, no truncation): a reference column in the load test.
+// of the message and spliced into the other side's message. Not a usable bridge (no barge-in,
+// no truncation): a reference column in the load test.
 import uWS from 'uWebSockets.js';
 import WebSocket from 'ws';
 
@@ -24,7 +24,6 @@ const MEDIA = Buffer.from('{"event":"media"', 'latin1');
 const PAYLOAD = Buffer.from('"payload":"', 'latin1');
 const DELTA_PREFIX = Buffer.from('{"type":"response.output_audio.delta"', 'latin1');
 const DELTA = Buffer.from('"delta":"', 'latin1');
-const SPEECH_STARTED = Buffer.from('{"type":"input_audio_buffer.speech_started"', 'latin1');
 
 function startsWith(b: Buffer, p: Buffer): boolean {
   return b.length >= p.length && b.compare(p, 0, p.length, 0, p.length) === 0;
@@ -63,8 +62,6 @@ export function startFloorBridge(opts: { host: string; modelBaseUrl: string; api
           const s = data.indexOf(DELTA) + DELTA.length;
           const e = data.indexOf(0x22, s);
           ws.send(`{"event":"media","streamSid":"${d.streamSid}","media":{"payload":"${data.toString('latin1', s, e)}"}}`, false);
-        } else if (startsWith(data, SPEECH_STARTED)) {
-          ws.send(`{"event":"clear","streamSid":"${d.streamSid}"}`, false);
         }
       });
     },

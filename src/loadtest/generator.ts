@@ -76,7 +76,9 @@ export interface LoadResult {
     cleared: number;
     /** Barge-ins with no `clear` (the bot may still have stopped: see silenced). */
     missed: number;
+    /** Barge-in frames sent before any bot audio had arrived (not counted as barge-ins). */
     noBotAudio: number;
+    /** Clears that came before the caller barged in. */
     falseClears: number;
     /** Onset frame sent -> `clear` received, ms. */
     latencies: Float64Array;
@@ -340,8 +342,9 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
       if (c.plan.bargeAt === k) {
         // The first response's audio is measured up to here: after it the bot is interrupted.
         c.phase1 = false;
-        // A barge-in only means something while the bot is audible.
-        if (c.playEnd > now || now - c.lastMediaAt < 100) {
+        // A barge-in only means something during the bot's answer (which lasts past the end of
+        // the call once started): it has started if any of its audio has arrived.
+        if (!Number.isNaN(c.lastMediaAt)) {
           c.bargeSentAt = now;
           bargeAttempted++;
         } else {

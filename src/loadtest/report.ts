@@ -80,6 +80,7 @@ export function formatHeadToHead(ms: LoadMeasurement[]): string {
     row('media frames received', (m) => String(m.gen.mediaIn)),
     row('calls completed / measured', (m) => `${m.gen.completed}/${m.calls} / ${m.latency.matchedCalls}`),
     row('errors', (m) => String(m.errors)),
+    row('model error events (requests rejected)', (m) => String(m.modelErrors)),
   ];
   return table(rows);
 }

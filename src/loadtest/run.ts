@@ -80,7 +80,13 @@ export interface LoadMeasurement {
   bridge: BridgeStats;
   /** Calls the bridge still held 5 s after the load ended. */
   leftOpen: number;
+  /**
+   * Failures of the bridging itself: generator-side socket/protocol errors, error lines the
+   * bridge logged, clears without a barge-in, calls left open, calls the model could not match.
+   */
   errors: number;
+  /** Error events the model sent back: requests of the bridge the model rejected. */
+  modelErrors: number;
 }
 
 export class Harness {
@@ -253,8 +259,8 @@ export class BridgeUnderTest {
       },
       bridge: bridgeAfter,
       leftOpen,
-      errors: genErrors + bridgeErrors + modelData.errorEvents + gen.barge.falseClears + leftOpen
-        + latency.unmatchedCalls + latency.misalignedCalls,
+      errors: genErrors + bridgeErrors + gen.barge.falseClears + leftOpen + latency.unmatchedCalls + latency.misalignedCalls,
+      modelErrors: modelData.errorEvents,
     };
   }
 
@@ -321,7 +327,11 @@ export interface RampStep {
 export interface RampResult {
   spec: BridgeSpec;
   steps: RampStep[];
-  /** Most concurrent calls held with p99 added latency <= the limit and no errors (0: none). */
+  /**
+   * Most concurrent calls held with p99 added latency <= the limit and no errors (0: none). Model
+   * error events do not fail a step (the sample-like baselines' truncate is rejected on every
+   * barge-in); they are shown.
+   */
   held: number;
   /** What ran out at the first failing step. */
   limit: string;

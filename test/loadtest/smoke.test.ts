@@ -42,6 +42,7 @@ describe('npm run loadtest (smoke)', () => {
       expect(Number.isFinite(m.cpuPerCallSecond), name).toBe(true);
       expect(m.rss.idle, name).toBeGreaterThan(0);
       expect(m.gen.barge.falseClears, name).toBe(0);
+      expect(m.errors, name).toBe(0);
     }
   });
 
