@@ -101,41 +101,53 @@ for (let c = 0; c < 256; c++) {
   ULAW_MAG[c] = ((((u & 15) << 3) + 0x84) << ((u >> 4) & 7)) - 0x84;
 }
 
-const PROBES = 6;
+/** Where in the payload the probes sit: past the first 30%, which a resampler's delay can fill
+ * with the end of the previous frame, so a silent frame after a loud one still reads silent. */
+const PROBE_AT = [0.3, 0.42, 0.54, 0.66, 0.78, 0.9];
+const probeValues = new Float64Array(PROBE_AT.length);
+/** 24 base64 characters = 18 bytes: 9 PCM16 samples (3/8 of a 1 kHz period at 24 kHz after any
+ * upsampling of 3 source samples) or 18 mu-law codes. */
+const PROBE_CHARS = 24;
+const probeBytes = new Uint8Array((PROBE_CHARS / 4) * 3);
 
 /**
- * Mean |sample| of a few probes of an append's base64 audio, read straight from the message bytes
- * (no decode of the whole payload: the model process does this for every append). Each probe is 8
- * base64 characters = 6 bytes = 3 PCM16 samples or 6 mu-law codes, spread over the payload; a
- * steady tone gives thousands, digital silence 0.
+ * Loudness of an append's base64 audio, read straight from the message bytes (no decode of the
+ * whole payload: the model process does this for every append): the median of 6 probes of 24
+ * base64 characters (18 bytes: 9 PCM16 samples or 18 mu-law codes) each, spread over the last
+ * 70% of the payload. A steady tone gives thousands; digital silence 0; a frame whose first
+ * milliseconds carry the previous frame's tail (a resampler's delay, up to ~10 ms) stays what it is.
  */
 export function probeLoudness(msg: Uint8Array, from: number, to: number, format: 'pcm24k' | 'pcmu'): number {
-  const groups = Math.floor((to - from) / 8);
+  const groups = Math.floor((to - from) / PROBE_CHARS);
   if (groups <= 0) return 0;
-  let sum = 0;
+  const b = probeBytes;
   let n = 0;
-  const b = new Uint8Array(6);
-  for (let p = 0; p < PROBES; p++) {
-    const at = from + Math.floor(((p + 0.5) * groups) / PROBES) * 8;
+  for (const frac of PROBE_AT) {
+    const at = from + Math.min(groups - 1, Math.floor(frac * groups)) * PROBE_CHARS;
     let ok = true;
-    for (let q = 0; q < 2; q++) {
+    for (let q = 0; q < PROBE_CHARS / 4; q++) {
       const c0 = B64[msg[at + q * 4]], c1 = B64[msg[at + q * 4 + 1]], c2 = B64[msg[at + q * 4 + 2]], c3 = B64[msg[at + q * 4 + 3]];
       if ((c0 | c1 | c2 | c3) < 0) { ok = false; break; }
       const v = (c0 << 18) | (c1 << 12) | (c2 << 6) | c3;
       b[q * 3] = v >> 16; b[q * 3 + 1] = (v >> 8) & 255; b[q * 3 + 2] = v & 255;
     }
     if (!ok) continue;
+    let sum = 0;
     if (format === 'pcmu') {
-      for (let i = 0; i < 6; i++, n++) sum += ULAW_MAG[b[i]];
+      for (let i = 0; i < b.length; i++) sum += ULAW_MAG[b[i]];
+      probeValues[n++] = sum / b.length;
     } else {
-      for (let i = 0; i < 6; i += 2, n++) sum += Math.abs(((b[i + 1] << 24) >> 16) | b[i]);
+      for (let i = 0; i < b.length; i += 2) sum += Math.abs(((b[i + 1] << 24) >> 16) | b[i]);
+      probeValues[n++] = sum / (b.length / 2);
     }
   }
-  return n ? sum / n : 0;
+  if (n === 0) return 0;
+  const v = probeValues.subarray(0, n).sort();
+  return n & 1 ? v[n >> 1] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/** Mean |x| above which a frame counts as loud (the tone gives ~5000, silence ~0). */
-export const LOUD_THRESHOLD = 1200;
+/** Loudness above which a frame counts as loud (the tones give ~5000-8000, silence 0). */
+export const LOUD_THRESHOLD = 2000;
 
 /**
  * Feeds appends' loudness in order; finds the first loud append (the start frame) and decodes the

@@ -21,12 +21,20 @@ function audioSpan(msg: Buffer): [number, number] {
   return [s, msg.indexOf('"', s)];
 }
 
-/** mu-law 8 kHz frame -> 24 kHz PCM16 LE base64, by sample repetition (any bridge's upsampling will do). */
-function to24k(mulawB64: string): string {
+/** mu-law 8 kHz frame -> 24 kHz PCM16 LE samples, by sample repetition (any bridge's upsampling will do). */
+function pcm24(mulawB64: string): Int16Array {
   const codes = Buffer.from(mulawB64, 'base64');
-  const out = Buffer.alloc(codes.length * 6);
-  for (let i = 0; i < codes.length; i++) for (let r = 0; r < 3; r++) out.writeInt16LE(ulawExpand(codes[i]), (i * 3 + r) * 2);
-  return out.toString('base64');
+  const out = new Int16Array(codes.length * 3);
+  for (let i = 0; i < codes.length; i++) for (let r = 0; r < 3; r++) out[i * 3 + r] = ulawExpand(codes[i]);
+  return out;
+}
+
+function b64(pcm: Int16Array): string {
+  return Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString('base64');
+}
+
+function to24k(mulawB64: string): string {
+  return b64(pcm24(mulawB64));
 }
 
 function loud(b64: string, format: 'pcm24k' | 'pcmu'): number {
@@ -43,6 +51,16 @@ describe('loudness probe of an append', () => {
       expect(loud(enc(SPEECH_B64), format)).toBeGreaterThan(LOUD_THRESHOLD * 2);
       expect(loud(enc(SILENCE_B64), format)).toBe(0);
     }
+  });
+});
+
+describe('loudness probe with a resampler delay', () => {
+  it('reads loud and silent frames right when each append starts with the previous frame\'s last 5 ms', () => {
+    const kinds = [0, 1, 0, 1, 1, 0, 0, 1, 0];
+    const stream = new Int16Array(kinds.length * 480 + 120);
+    kinds.forEach((k, i) => stream.set(pcm24(k ? LOUD_B64 : SILENCE_B64), 120 + i * 480)); // 5 ms late
+    const read = kinds.map((_, i) => (loud(b64(stream.subarray(i * 480, (i + 1) * 480)), 'pcm24k') > LOUD_THRESHOLD ? 1 : 0));
+    expect(read).toEqual(kinds);
   });
 });
 
