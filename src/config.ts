@@ -17,6 +17,8 @@ export interface Config {
   publicUrl: string | undefined;
   audioFormat: ModelAudioFormat;
   twilioAuthToken: string | undefined;
+  /** ALLOW_UNSIGNED: run with a real model key but no TWILIO_AUTH_TOKEN (insecure; dev only). */
+  allowUnsigned: boolean;
   /** Extra `<Parameter>`s put in the TwiML for every call. */
   streamParameters: Record<string, string>;
   playbackLeadMs: number;
@@ -33,6 +35,12 @@ export interface Config {
   startTimeoutMs: number;
   queueSeconds: number;
   maxMessageBytes: number;
+  /** Inbound messages per second a stream may sustain; 0: no cap. */
+  maxMessagesPerSecond: number;
+  /** Caller audio is dropped while the model socket's send buffer holds more than this. */
+  modelMaxBufferedBytes: number;
+  /** Bot audio pacing pauses while the Twilio socket's send buffer holds more than this. */
+  outboundPauseBytes: number;
   logLevel: string;
   /** Worker threads; 0: the bridge runs in the main thread. */
   workers: number;
@@ -65,7 +73,8 @@ export const CONFIG_TABLE: Entry[] = [
   { env: 'GREETING', default: '(unset)', doc: 'If set, the bot speaks first, asked to say this.' },
   { env: 'PUBLIC_URL', default: '(from Host header)', doc: 'Public https origin behind a proxy/tunnel; the Stream URL and signatures use it.' },
   { env: 'AUDIO_FORMAT', default: 'pcm24k', doc: 'pcm24k: mu-law decoded and resampled to 24 kHz PCM16. pcmu: mu-law passed through to the model.' },
-  { env: 'TWILIO_AUTH_TOKEN', default: '(unset)', doc: 'Checks X-Twilio-Signature on /incoming-call and the WebSocket upgrade.' },
+  { env: 'TWILIO_AUTH_TOKEN', default: '(unset)', doc: 'Checks X-Twilio-Signature on /incoming-call and the WebSocket upgrade. Required with OPENAI_API_KEY: without it `start` refuses to run (exit code 2) unless ALLOW_UNSIGNED is set.' },
+  { env: 'ALLOW_UNSIGNED', default: 'off', doc: 'Insecure, for development only: run with OPENAI_API_KEY but no TWILIO_AUTH_TOKEN (anyone who reaches the server can open model sessions on your key). Logged loudly at start and once per call. Not needed with the local model.' },
   { env: 'STREAM_PARAMETERS', default: '(none)', doc: 'Extra <Parameter>s for every call: name=value,name=value.' },
   { env: 'PLAYBACK_LEAD_MS', default: '80', doc: 'Bot audio kept buffered at Twilio ahead of playback; what a barge-in has to cut.' },
   { env: 'MARK_INTERVAL_MS', default: '100', doc: 'A mark every this much bot audio, to learn what the caller heard.' },
@@ -79,7 +88,10 @@ export const CONFIG_TABLE: Entry[] = [
   { env: 'MODEL_CONNECT_TIMEOUT_MS', default: '5000', doc: 'Longest wait for the model session to be ready; then the call ends cleanly.' },
   { env: 'START_TIMEOUT_MS', default: '10000', doc: 'Longest wait for Twilio\'s start message after the socket opens.' },
   { env: 'QUEUE_SECONDS', default: '30', doc: 'Outbound bot audio queued per call before it is sent ahead to Twilio.' },
-  { env: 'MAX_MESSAGE_BYTES', default: '1048576', doc: 'Largest WebSocket message accepted from Twilio.' },
+  { env: 'MAX_MESSAGE_BYTES', default: '1048576', doc: 'Largest WebSocket message accepted from Twilio (a media message is ~300 bytes). A larger one drops the connection (uWebSockets.js sends no close frame: the peer sees 1006); counted as a bad message.' },
+  { env: 'MAX_MESSAGES_PER_S', default: '200', doc: 'Inbound messages per second one stream may sustain (Twilio sends ~60); a token bucket holding 2 s of it, so a network stall\'s backlog passes. Over it the stream is closed with 1008 "message rate exceeded". 0: no cap.' },
+  { env: 'MODEL_MAX_BUFFERED_BYTES', default: '1048576', doc: 'While more than this waits in the model socket\'s send buffer (~16 s of pcm24k audio), new caller audio is dropped, counted and logged instead of queued without bound.' },
+  { env: 'OUTBOUND_PAUSE_BYTES', default: '65536', doc: 'While more than this waits in a Twilio socket\'s send buffer (~3 s of media messages), bot audio is not sent; it waits in the QUEUE_SECONDS queue, whose oldest audio is dropped (counted) once full. Below WS_MAX_BACKPRESSURE_BYTES.' },
   { env: 'LOG_LEVEL', default: 'info', doc: 'pino log level.' },
   { env: 'WORKERS', default: '(os.availableParallelism())', doc: 'Bridge worker threads sharing the port (own uWS app and WASM each). 0: one bridge in the main thread. In containers set it to the CPU limit: the default counts the host\'s CPUs.' },
   { env: 'DRAIN_SECONDS', default: '30', doc: 'On SIGTERM: not ready and no new calls at once; active calls continue up to this long, then end cleanly ("shutdown"); exit 0. Keep the pod\'s terminationGracePeriodSeconds above it.' },
@@ -113,6 +125,15 @@ function num(env: Env, name: string, def: number, min: number, max: number): num
     throw new ConfigError(`${name} must be a number between ${min} and ${max}, got "${raw}"`);
   }
   return v;
+}
+
+function flag(env: Env, name: string, def: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = raw.trim().toLowerCase();
+  if (['1', 'on', 'true', 'yes'].includes(v)) return true;
+  if (['0', 'off', 'false', 'no'].includes(v)) return false;
+  throw new ConfigError(`${name} must be on or off, got "${raw}"`);
 }
 
 function url(env: Env, name: string, def: string | undefined, protocols: string[]): string | undefined {
@@ -154,9 +175,15 @@ export function loadConfig(env: Env = process.env): Config {
   if (wsIdleTimeoutS !== 0 && wsIdleTimeoutS < 8) {
     throw new ConfigError(`WS_IDLE_TIMEOUT_S must be 0 (off) or between 8 and 960, got ${wsIdleTimeoutS}`);
   }
+  const allowUnsigned = flag(env, 'ALLOW_UNSIGNED', false);
   const clientIpHeader = env.CLIENT_IP_HEADER?.trim().toLowerCase() || undefined;
   if (clientIpHeader !== undefined && !/^[a-z0-9-]+$/.test(clientIpHeader)) {
     throw new ConfigError(`CLIENT_IP_HEADER must be a header name, got "${env.CLIENT_IP_HEADER}"`);
+  }
+  const wsMaxBackpressureBytes = int(env, 'WS_MAX_BACKPRESSURE_BYTES', 1 << 20, 1024, 1 << 30);
+  const outboundPauseBytes = int(env, 'OUTBOUND_PAUSE_BYTES', 64 * 1024, 1024, 1 << 30);
+  if (outboundPauseBytes >= wsMaxBackpressureBytes) {
+    throw new ConfigError(`OUTBOUND_PAUSE_BYTES (${outboundPauseBytes}) must be below WS_MAX_BACKPRESSURE_BYTES (${wsMaxBackpressureBytes}): past that uWS drops frames instead`);
   }
   let instructions = env.SYSTEM_MESSAGE || DEFAULT_INSTRUCTIONS;
   if (env.INSTRUCTIONS_FILE) {
@@ -178,6 +205,7 @@ export function loadConfig(env: Env = process.env): Config {
     publicUrl: url(env, 'PUBLIC_URL', undefined, ['https:', 'http:', 'wss:', 'ws:']),
     audioFormat: format,
     twilioAuthToken: env.TWILIO_AUTH_TOKEN || undefined,
+    allowUnsigned,
     streamParameters: parameters(env.STREAM_PARAMETERS),
     playbackLeadMs: int(env, 'PLAYBACK_LEAD_MS', 80, 20, 10_000),
     markIntervalMs: int(env, 'MARK_INTERVAL_MS', 100, 20, 10_000),
@@ -192,6 +220,9 @@ export function loadConfig(env: Env = process.env): Config {
     startTimeoutMs: int(env, 'START_TIMEOUT_MS', 10_000, 100, 600_000),
     queueSeconds: num(env, 'QUEUE_SECONDS', 30, 1, 600),
     maxMessageBytes: int(env, 'MAX_MESSAGE_BYTES', 1 << 20, 1024, 64 << 20),
+    maxMessagesPerSecond: int(env, 'MAX_MESSAGES_PER_S', 200, 0, 1_000_000),
+    modelMaxBufferedBytes: int(env, 'MODEL_MAX_BUFFERED_BYTES', 1 << 20, 16 * 1024, 1 << 30),
+    outboundPauseBytes,
     logLevel: env.LOG_LEVEL || 'info',
     workers: int(env, 'WORKERS', Math.min(availableParallelism(), 256), 0, 256),
     drainSeconds: int(env, 'DRAIN_SECONDS', 30, 0, 86_400),
@@ -199,9 +230,42 @@ export function loadConfig(env: Env = process.env): Config {
     upgradeRatePerMin: int(env, 'UPGRADE_RATE_PER_MIN', 120, 0, 1_000_000),
     upgradeBurst: int(env, 'UPGRADE_BURST', 30, 1, 1_000_000),
     wsIdleTimeoutS,
-    wsMaxBackpressureBytes: int(env, 'WS_MAX_BACKPRESSURE_BYTES', 1 << 20, 1024, 1 << 30),
+    wsMaxBackpressureBytes,
     clientIpHeader,
   };
+}
+
+/**
+ * How the Twilio side is authenticated:
+ *   signed    TWILIO_AUTH_TOKEN set: every webhook and upgrade signature is checked.
+ *   local     no token, no OPENAI_API_KEY: the embedded local model, nothing to spend.
+ *   insecure  OPENAI_API_KEY without a token, ALLOW_UNSIGNED set: runs, warning at start and per call.
+ *   refused   OPENAI_API_KEY without a token: anyone could open model sessions on the key.
+ */
+export type SignatureMode = 'signed' | 'local' | 'insecure' | 'refused';
+
+export function signatureMode(config: Pick<Config, 'openaiApiKey' | 'twilioAuthToken' | 'allowUnsigned'>): SignatureMode {
+  if (config.twilioAuthToken) return 'signed';
+  if (!config.openaiApiKey) return 'local';
+  return config.allowUnsigned ? 'insecure' : 'refused';
+}
+
+/** What `start` says when it refuses to run unsigned on a real key. */
+export const UNSIGNED_REFUSAL =
+  'OPENAI_API_KEY is set but TWILIO_AUTH_TOKEN is not: without it, X-Twilio-Signature is not checked and ' +
+  'anyone who can reach this server can open model sessions on your key. Set TWILIO_AUTH_TOKEN ' +
+  '(your Twilio auth token), or ALLOW_UNSIGNED=1 for local development only.';
+
+/** The loud start-up line of the insecure mode. */
+export const UNSIGNED_WARNING =
+  'INSECURE: ALLOW_UNSIGNED is set and TWILIO_AUTH_TOKEN is not: Twilio signatures are NOT checked, and anyone ' +
+  'who can reach this server can open model sessions on your OpenAI key. For development only.';
+
+/** Throws ConfigError when the configuration would serve unsigned streams on a real key. */
+export function checkSignaturePolicy(config: Pick<Config, 'openaiApiKey' | 'twilioAuthToken' | 'allowUnsigned'>): SignatureMode {
+  const mode = signatureMode(config);
+  if (mode === 'refused') throw new ConfigError(UNSIGNED_REFUSAL);
+  return mode;
 }
 
 /** The README's configuration table, from CONFIG_TABLE. */

@@ -1,9 +1,11 @@
 // The uWebSockets.js app: the Twilio sample's routes (ALL /incoming-call, WS /media-stream,
 // GET /) with small, direct handlers. Each WebSocket gets one Call; the Call owns everything else.
+import { Registry } from 'prom-client';
 import uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import { Call, type CallOptions, type CarrierSocket } from './bridge/call.js';
-import type { Config } from './config.js';
+import { signatureMode, type Config } from './config.js';
+import { NOOP_FAULT_METRICS, promFaultMetrics, type FaultMetrics } from './bridge/faults.js';
 import { connectModel } from './model/client.js';
 import type { ModelLink } from './model/client.js';
 import { connectStreamTwiml, TwimlError } from './twilio/twiml.js';
@@ -39,6 +41,12 @@ interface SocketData {
   slot: boolean;
 }
 
+/** The fault counters live in the same per-thread registry as the bridge metrics, when there is one. */
+function faultMetrics(ops: BridgeOps): FaultMetrics {
+  const registry = (ops.metrics as { registry?: unknown }).registry;
+  return registry instanceof Registry ? promFaultMetrics(registry) : NOOP_FAULT_METRICS;
+}
+
 function defaultModel(config: Config): ModelLink {
   return connectModel({
     apiKey: config.openaiApiKey ?? 'local',
@@ -70,6 +78,11 @@ function callOptions(config: Config): CallOptions {
     queueSeconds: config.queueSeconds,
     startTimeoutMs: config.startTimeoutMs,
     greeting: config.greeting,
+    maxMessagesPerSecond: config.maxMessagesPerSecond,
+    modelMaxBufferedBytes: config.modelMaxBufferedBytes,
+    outboundPauseBytes: config.outboundPauseBytes,
+    // `start` refuses a real key without signatures unless ALLOW_UNSIGNED; then every call says so.
+    warnUnsigned: signatureMode(config) === 'insecure',
     vad: {
       thresholdDb: config.vadThresholdDb,
       minSpeechMs: config.vadMinSpeechMs,
@@ -96,7 +109,7 @@ export function startBridge(config: Config, log: Logger, deps: BridgeDeps = {}):
   const ownOps = deps.ops ? undefined : createOps(config);
   const ops: BridgeOps = deps.ops ?? ownOps!;
   const calls = new Set<Call>();
-  const opts: CallOptions = { ...callOptions(config), metrics: ops.metrics };
+  const opts: CallOptions = { ...callOptions(config), metrics: ops.metrics, faults: faultMetrics(ops) };
   const app = uWS.App();
   mountOpsRoutes(app, ops);
 
@@ -194,6 +207,7 @@ export function startBridge(config: Config, log: Logger, deps: BridgeDeps = {}):
           if (data.closed) fn();
           else ws.cork(fn);
         },
+        bufferedAmount: () => (data.closed ? 0 : ws.getBufferedAmount()),
       };
       let model: ModelLink;
       try {
@@ -238,7 +252,7 @@ export function startBridge(config: Config, log: Logger, deps: BridgeDeps = {}):
         call.end('bad_stream', 1011, 'internal error');
       }
     },
-    close: (ws) => {
+    close: (ws, code, message) => {
       const data = ws.getUserData();
       data.closed = true;
       if (data.slot) {
@@ -246,7 +260,8 @@ export function startBridge(config: Config, log: Logger, deps: BridgeDeps = {}):
         ops.limits.releaseCall();
       }
       try {
-        data.call?.end('hangup');
+        // A hang-up, or uWS dropping a message over MAX_MESSAGE_BYTES (1006 "Received too big message").
+        data.call?.carrierClosed(code, Buffer.from(message).toString('utf8'));
       } catch (e) {
         log.error({ err: (e as Error).stack }, 'ending a hung-up call threw');
       }

@@ -12,11 +12,14 @@ import {
   type ModelAudioFormat,
   type VadParams,
 } from '../dsp/call.js';
+import { loadDsp, type DspExports } from '../dsp/wasm.js';
 import { badMessageKind, NOOP_METRICS, type BridgeMetrics } from '../metrics.js';
 import type { ModelLink } from '../model/client.js';
 import type { ServerEvent } from '../model/protocol.js';
 import { parseControlMessage, serializeClear, serializeMark, type TwilioStart } from '../twilio/protocol.js';
 import { DEFAULT_ECHO_MARGIN_DB, EchoGate } from './echo.js';
+import { NOOP_FAULT_METRICS, type FaultMetrics } from './faults.js';
+import { modelErrorPolicy } from './model-errors.js';
 import { Playback } from './playback.js';
 
 /** The carrier side of a call as the core sees it (a Twilio WebSocket here). */
@@ -27,6 +30,8 @@ export interface CarrierSocket {
   close(code: number, reason: string): void;
   /** Runs fn with sends batched into one write (uWS cork) when called outside a socket handler. */
   batch(fn: () => void): void;
+  /** Bytes queued in the socket's send buffer, not yet taken by the kernel (default 0). */
+  bufferedAmount?(): number;
 }
 
 export interface CallOptions {
@@ -44,14 +49,49 @@ export interface CallOptions {
   greeting?: string;
   /** Default NOOP_METRICS. */
   metrics?: BridgeMetrics;
+  /** Default NOOP_FAULT_METRICS. */
+  faults?: FaultMetrics;
+  /**
+   * MAX_MESSAGES_PER_S: inbound messages per second a stream may sustain (a token bucket holding
+   * FLOOD_BURST_SECONDS of it); over it the stream is closed with 1008. 0 or unset: no cap.
+   */
+  maxMessagesPerSecond?: number;
+  /**
+   * MODEL_MAX_BUFFERED_BYTES: while the model socket's send buffer holds more than this, caller
+   * audio is dropped (counted) instead of queued without bound. Also bounds the appends kept
+   * while the session is not ready yet (oldest dropped). Default DEFAULT_MODEL_MAX_BUFFERED_BYTES.
+   */
+  modelMaxBufferedBytes?: number;
+  /**
+   * OUTBOUND_PAUSE_BYTES: while the Twilio socket's send buffer holds more than this, no bot audio
+   * is sent; it waits in the outbound queue, which drops its oldest audio when full. Default
+   * DEFAULT_OUTBOUND_PAUSE_BYTES.
+   */
+  outboundPauseBytes?: number;
+  /** Signatures are not checked (ALLOW_UNSIGNED with a real model): warn once per call. */
+  warnUnsigned?: boolean;
+  /** ms clock (default performance.now); tests drive time with it. */
+  clock?: () => number;
 }
+
+/** A flood cap bucket holds this many seconds of MAX_MESSAGES_PER_S, so a stall's backlog passes. */
+export const FLOOD_BURST_SECONDS = 2;
+/** Close code and reason for a stream over MAX_MESSAGES_PER_S (1008: policy violation). */
+export const FLOOD_CLOSE_CODE = 1008;
+export const FLOOD_CLOSE_REASON = 'message rate exceeded';
+/** ~16 s of pcm24k caller audio as base64 appends (64 kB/s). */
+export const DEFAULT_MODEL_MAX_BUFFERED_BYTES = 1 << 20;
+/** ~3 s of outbound media messages (~300 bytes per 20 ms). */
+export const DEFAULT_OUTBOUND_PAUSE_BYTES = 64 * 1024;
 
 export type CallOutcome =
   | 'completed' // Twilio sent stop
   | 'hangup' // the Twilio socket closed without stop
   | 'model_failed' // model session never became ready, or dropped mid-call
   | 'no_start' // Twilio never sent start
-  | 'bad_stream' // the stream's format is not what we bridge
+  | 'bad_stream' // the stream's format is not what we bridge, a message over MAX_MESSAGE_BYTES, or a bridge bug
+  | 'flood' // more than MAX_MESSAGES_PER_S inbound messages, sustained
+  | 'model_error' // the model reported an error that ends its session (bridge/model-errors.ts)
   | 'shutdown';
 
 export interface CallStats {
@@ -67,22 +107,41 @@ export interface CallStats {
   /** ms from call start (socket open) to first bot audio sent. */
   firstAudioMs: number | null;
   truncations: { itemId: string; audioEndMs: number; sentMs: number }[];
+  /** Caller audio not sent to the model because its socket was backed up (or never got ready in time). */
+  callerAudioDroppedMs: number;
+  /** Bot audio dropped from the full outbound queue (oldest first). */
+  botAudioDroppedMs: number;
+  /** Times outbound pacing paused on a backed-up Twilio socket. */
+  outboundPauses: number;
+  /** Model error events that did not end the call (ignored ones not counted). */
+  modelErrors: number;
+  /** Responses that ended with status failed. */
+  failedResponses: number;
 }
 
-const now = () => performance.now();
+/** `{"type":"input_audio_buffer.append","audio":"` + `"}`: the append message around its base64. */
+const APPEND_OVERHEAD = 47;
+
+/** The outbound ring, for the drop-oldest policy (CallDsp exposes only its queue totals). */
+interface RingExports extends DspExports {
+  call_ring(p: number): number;
+  ring_skip(p: number, n: number): number;
+}
 
 export class Call {
   readonly dsp: CallDsp;
   readonly stats: CallStats = {
     framesIn: 0, framesOut: 0, marksSent: 0, marksPlayed: 0, marksCleared: 0, bargeIns: 0,
     badMessages: 0, gapMs: 0, firstAudioMs: null, truncations: [],
+    callerAudioDroppedMs: 0, botAudioDroppedMs: 0, outboundPauses: 0, modelErrors: 0, failedResponses: 0,
   };
   callSid = '';
   streamSid = '';
   customParameters: Record<string, string> = {};
   outcome: CallOutcome | undefined;
 
-  private readonly opened = now();
+  private readonly now: () => number;
+  private readonly opened: number;
   private readonly playback: Playback;
   private readonly echo: EchoGate;
   private modelReady = false;
@@ -100,6 +159,23 @@ export class Call {
   private readonly badKinds = new Set<string>();
   private readonly log: Logger;
   private readonly metrics: BridgeMetrics;
+  private readonly faults: FaultMetrics;
+  /** Flood cap: tokens left (messages) and when they were last refilled. */
+  private floodTokens: number;
+  private floodAt: number;
+  private readonly floodRate: number;
+  private readonly modelMaxBuffered: number;
+  private readonly outboundPauseBytes: number;
+  private pendingBytes = 0;
+  /** Caller audio is being dropped on a backed-up model socket (one warning per episode). */
+  private modelBackedUp = false;
+  private modelBackedUpMs = 0;
+  /** Bot audio pacing is paused on a backed-up Twilio socket. */
+  private outboundPaused = false;
+  private botDropWarned = false;
+  private endCount = 0;
+  /** The Twilio socket is already closed: nothing to close on end(). */
+  private carrierGone = false;
   /** When the caller stopped talking (the model is due to answer), for first-audio latency; -1: none. */
   private answerDueAt = -1;
 
@@ -111,7 +187,15 @@ export class Call {
     private readonly onEnd: (call: Call) => void,
   ) {
     this.log = log;
+    this.now = opts.clock ?? (() => performance.now());
+    this.opened = this.now();
     this.metrics = opts.metrics ?? NOOP_METRICS;
+    this.faults = opts.faults ?? NOOP_FAULT_METRICS;
+    this.floodRate = opts.maxMessagesPerSecond ?? 0;
+    this.floodTokens = this.floodRate * FLOOD_BURST_SECONDS;
+    this.floodAt = this.opened;
+    this.modelMaxBuffered = opts.modelMaxBufferedBytes ?? DEFAULT_MODEL_MAX_BUFFERED_BYTES;
+    this.outboundPauseBytes = opts.outboundPauseBytes ?? DEFAULT_OUTBOUND_PAUSE_BYTES;
     this.dsp = new CallDsp({ format: opts.format, queueSeconds: opts.queueSeconds, vad: opts.vad });
     this.playback = new Playback(opts.markIntervalMs);
     this.echo = new EchoGate({
@@ -158,7 +242,8 @@ export class Call {
   /** One text message from the Twilio socket, as raw bytes. */
   onCarrierMessage(bytes: Uint8Array): void {
     if (this.ended) return;
-    const t = now();
+    const t = this.now();
+    if (!this.admit(t)) return;
     const t0 = this.metrics.dspStart();
     const code = this.dsp.inboundMessage(bytes, this.echo.beforeInbound(t));
     this.metrics.dspEnd('inbound', t0);
@@ -173,15 +258,93 @@ export class Call {
     this.onControlText(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), t);
   }
 
+  /**
+   * The flood cap: a token bucket of MAX_MESSAGES_PER_S refilled continuously, holding
+   * FLOOD_BURST_SECONDS of it. Twilio sends ~50 media messages a second plus a mark echo per
+   * MARK_INTERVAL_MS; a stream sustaining several times that is not a phone call, and every
+   * message costs this thread (shared by every call on it) a WASM call or a JSON.parse.
+   */
+  private admit(t: number): boolean {
+    if (this.floodRate <= 0) return true;
+    const cap = this.floodRate * FLOOD_BURST_SECONDS;
+    this.floodTokens = Math.min(cap, this.floodTokens + ((t - this.floodAt) / 1000) * this.floodRate);
+    this.floodAt = t;
+    if (this.floodTokens >= 1) {
+      this.floodTokens -= 1;
+      return true;
+    }
+    this.faults.streamClosed('flood');
+    this.log.error({ maxMessagesPerSecond: this.floodRate, framesIn: this.stats.framesIn, badMessages: this.stats.badMessages },
+      'inbound message flood: closing the stream (1008)');
+    this.end('flood', FLOOD_CLOSE_CODE, FLOOD_CLOSE_REASON);
+    return false;
+  }
+
   private onInboundAudio(flags: number, t: number): void {
     this.stats.framesIn++;
     // Twilio always starts with `start`; audio before it is kept (the session is open) but the
     // stream is not identified yet, so it counts as a protocol anomaly.
     if (!this.streamSid) this.badMessage('media before start: audio kept, stream not yet identified');
     const append = this.dsp.appendMessage();
-    if (this.modelReady) this.model.sendRaw(append);
-    else this.pendingAppends.push(Buffer.from(append));
+    if (this.modelReady) this.sendAppend(append, t);
+    else this.queueAppend(append);
     if ((flags & VAD_ONSET) !== 0 && this.opts.bargeIn && this.botTurn(t)) this.bargeIn(t, 'local_vad');
+  }
+
+  /** ms of caller audio in an append message (its base64 between a fixed prefix and `"}`). */
+  private appendMs(append: Uint8Array): number {
+    const len = append.length;
+    const pad = (append[len - 3] === 0x3d ? 1 : 0) + (append[len - 4] === 0x3d ? 1 : 0);
+    const bytes = ((len - APPEND_OVERHEAD) * 3) / 4 - pad;
+    return Math.max(0, this.dsp.format === 'pcmu' ? bytes / 8 : bytes / 48);
+  }
+
+  /**
+   * Model-side backpressure: ws queues whatever it cannot write at once, without bound. Past
+   * MODEL_MAX_BUFFERED_BYTES the model is seconds behind the caller; queueing more only makes
+   * every later answer later, so the new audio is dropped (the bytes already queued cannot be
+   * taken back) and the loss is counted and logged, once per episode.
+   */
+  private sendAppend(append: Uint8Array, t: number): void {
+    const buffered = this.model.bufferedAmount;
+    if (buffered > this.modelMaxBuffered) {
+      const ms = this.appendMs(append);
+      this.stats.callerAudioDroppedMs += ms;
+      this.modelBackedUpMs += ms;
+      this.faults.callerAudioDropped(ms / 1000);
+      if (!this.modelBackedUp) {
+        this.modelBackedUp = true;
+        this.modelBackedUpMs = ms;
+        this.log.warn({ bufferedBytes: buffered, limitBytes: this.modelMaxBuffered },
+          'model socket backed up: dropping caller audio until it drains');
+      }
+      return;
+    }
+    if (this.modelBackedUp) {
+      this.modelBackedUp = false;
+      this.log.warn({ droppedMs: Math.round(this.modelBackedUpMs), atMs: Math.round(t - this.opened) },
+        'model socket drained: caller audio flows again');
+    }
+    this.model.sendRaw(append);
+  }
+
+  /** Before the session is ready: kept in order, bounded like the socket buffer (oldest dropped). */
+  private queueAppend(append: Uint8Array): void {
+    this.pendingAppends.push(Buffer.from(append));
+    this.pendingBytes += append.length;
+    let dropped = 0;
+    while (this.pendingBytes > this.modelMaxBuffered && this.pendingAppends.length > 1) {
+      const old = this.pendingAppends.shift()!;
+      this.pendingBytes -= old.length;
+      dropped += this.appendMs(old);
+    }
+    if (dropped > 0) {
+      if (this.stats.callerAudioDroppedMs === 0) {
+        this.log.warn({ limitBytes: this.modelMaxBuffered }, 'model session not ready and its queue is full: dropping the oldest caller audio');
+      }
+      this.stats.callerAudioDroppedMs += dropped;
+      this.faults.callerAudioDropped(dropped / 1000);
+    }
   }
 
   private onControlText(text: string, t: number): void {
@@ -226,6 +389,9 @@ export class Call {
     this.customParameters = msg.start.customParameters;
     clearTimeout(this.startTimer);
     this.log.setBindings({ callSid: this.callSid, streamSid: this.streamSid });
+    if (this.opts.warnUnsigned) {
+      this.log.warn('INSECURE: this stream was accepted without a Twilio signature check (ALLOW_UNSIGNED, no TWILIO_AUTH_TOKEN); anyone who can reach this server can open model sessions on your key');
+    }
     if (f.encoding !== 'audio/x-mulaw' || f.sampleRate !== 8000 || f.channels !== 1) {
       this.log.error({ mediaFormat: f }, 'unsupported stream media format');
       this.end('bad_stream', 1003, 'unsupported media format');
@@ -240,7 +406,27 @@ export class Call {
 
   /** Twilio only sends text frames; a binary one is counted and dropped. */
   rejectBinary(): void {
+    if (this.ended || !this.admit(this.now())) return;
     this.badMessage('binary frame');
+  }
+
+  /**
+   * The Twilio socket closed under us. uWebSockets.js drops the connection itself (no close
+   * frame: the peer sees 1006) when a message exceeds maxPayloadLength (MAX_MESSAGE_BYTES), and
+   * reports it here as 1006 "Received too big message": that is counted as a bad message and the
+   * call ends as 'bad_stream'; anything else is a hang-up.
+   */
+  carrierClosed(code: number, reason: string): void {
+    if (this.ended) return;
+    this.carrierGone = true;
+    if (/too big/i.test(reason)) {
+      this.badMessage('message over MAX_MESSAGE_BYTES: too large, connection dropped by the server');
+      this.faults.streamClosed('too_large');
+      this.log.error({ code, reason }, 'twilio message over MAX_MESSAGE_BYTES: the stream was dropped');
+      this.end('bad_stream', code, reason);
+      return;
+    }
+    this.end('hangup');
   }
 
   private badMessage(why: string): void {
@@ -262,9 +448,10 @@ export class Call {
   private onModelReady(): void {
     if (this.ended) return;
     this.modelReady = true;
-    this.log.info({ afterMs: Math.round(now() - this.opened), buffered: this.pendingAppends.length }, 'model session ready');
+    this.log.info({ afterMs: Math.round(this.now() - this.opened), buffered: this.pendingAppends.length }, 'model session ready');
     for (const b of this.pendingAppends) this.model.sendRaw(b);
     this.pendingAppends = [];
+    this.pendingBytes = 0;
     if (this.opts.greeting) {
       this.model.send({
         type: 'response.create',
@@ -275,6 +462,7 @@ export class Call {
 
   private onModelAudio(msg: Uint8Array): void {
     if (this.ended) return;
+    this.makeRoom(msg.length);
     const t0 = this.metrics.dspStart();
     let r = this.dsp.outboundMessage(msg);
     this.metrics.dspEnd('outbound', t0);
@@ -293,17 +481,54 @@ export class Call {
       }
       this.playback.startItem(itemId);
       if (this.answerDueAt >= 0) {
-        this.metrics.modelFirstAudio((now() - this.answerDueAt) / 1000);
+        this.metrics.modelFirstAudio((this.now() - this.answerDueAt) / 1000);
         this.answerDueAt = -1;
       }
     }
     this.playback.queued(r & ~DELTA_NEW_ITEM);
     if (this.dsp.queueSpace() === 0 && !this.warnedQueueFull) {
-      // Only a single delta bigger than half the queue gets here (see pump).
+      // Only a single delta bigger than the whole queue gets here (see makeRoom).
       this.warnedQueueFull = true;
       this.log.warn({ queueSeconds: this.opts.queueSeconds }, 'outbound queue full: bot audio may have been dropped (raise QUEUE_SECONDS)');
     }
-    this.tick(now());
+    this.tick(this.now());
+  }
+
+  /**
+   * The outbound queue never refuses new bot audio: before a delta of `msgLen` message bytes is
+   * queued, room is made for the most audio it can carry. Queued audio is first handed on to
+   * Twilio (as pump does for a long answer); only what Twilio cannot take now (its socket backed
+   * up, or no streamSid yet) is dropped, oldest first: it is what the caller would hear next,
+   * and playing it late would put every later word further behind. Counted and warned.
+   */
+  private makeRoom(msgLen: number): void {
+    // Upper bound of the mu-law bytes a delta of this size decodes to: base64 -> bytes, then
+    // PCM16 24 kHz -> 8 kHz mu-law is 6 bytes in per byte out (+1 for a carried sample).
+    const bytes = Math.ceil((msgLen * 3) / 4);
+    const need = this.dsp.format === 'pcmu' ? bytes : Math.ceil(bytes / 6) + 1;
+    let space = this.dsp.queueSpace();
+    if (space >= need || this.dsp.freed) return;
+    if (this.streamSid && !this.carrierBackedUp()) {
+      this.pumpAt = this.now();
+      this.handOver = need - space;
+      this.carrier.batch(this.pumpBatched);
+      this.handOver = 0;
+      space = this.dsp.queueSpace();
+      if (space >= need) return;
+    }
+    const drop = Math.min(need - space, this.dsp.queuedBytes());
+    if (drop <= 0) return;
+    const ex = loadDsp() as RingExports;
+    const ptr = (this.dsp as unknown as { ptr: number }).ptr;
+    const dropped = ex.ring_skip(ex.call_ring(ptr), drop);
+    const ms = dropped / 8;
+    this.stats.botAudioDroppedMs += ms;
+    this.faults.botAudioDropped(ms / 1000);
+    if (!this.botDropWarned) {
+      this.botDropWarned = true;
+      this.log.warn({ droppedMs: ms, queueSeconds: this.opts.queueSeconds, outboundPaused: this.outboundPaused },
+        'outbound queue full: dropping the oldest bot audio (Twilio socket backed up?)');
+    }
   }
 
   private outboundSlowPath(msg: Uint8Array): number {
@@ -327,7 +552,7 @@ export class Call {
       case 'input_audio_buffer.speech_started': {
         // Fallback: the model heard speech our VAD missed while the bot was audible. Not while
         // the bot's own echo could be what it heard: the model cannot tell, the echo gate can.
-        const t = now();
+        const t = this.now();
         if (!this.opts.bargeIn || !this.botTurn(t)) return;
         this.echo.beforeInbound(t);
         if (this.echo.lastEchoPossible) {
@@ -338,11 +563,11 @@ export class Call {
         return;
       }
       case 'input_audio_buffer.speech_stopped':
-        this.answerDueAt = now();
+        this.answerDueAt = this.now();
         return;
       case 'response.output_audio.done':
         this.playback.audioDone = true;
-        this.tick(now());
+        this.tick(this.now());
         return;
       case 'response.created':
         this.playback.audioDone = false;
@@ -354,19 +579,51 @@ export class Call {
         // An item of a response already cancelled (its audio never started): never play it.
         if (ev.response_id !== undefined && ev.response_id === this.cancelledResponse && ev.item?.id) this.cancelItem(ev.item.id);
         return;
-      case 'response.done':
-        if (ev.response?.id === this.activeResponse || ev.response?.id === undefined) this.activeResponse = undefined;
-        return;
-      case 'error': {
-        const e = ev.error;
-        if (e?.code === 'response_cancel_not_active') return; // harmless race with the model's own VAD
-        this.metrics.modelError(e?.code);
-        this.log.error({ code: e?.code, type: e?.type, message: e?.message }, 'model error');
+      case 'response.done': {
+        const status = ev.response?.status ?? 'other';
+        this.faults.modelResponse(status);
+        if (status === 'failed' || status === 'incomplete') {
+          // The turn went unanswered (or half answered); the session lives: the call goes on and
+          // the caller's next turn gets a new response.
+          if (status === 'failed') this.stats.failedResponses++;
+          const details = ev.response?.status_details as { error?: { code?: unknown; message?: unknown }; reason?: unknown } | null | undefined;
+          this.log.warn({ responseId: ev.response?.id, status, code: details?.error?.code, reason: details?.reason, message: details?.error?.message },
+            `model response ${status}; the call goes on`);
+        }
+        if (ev.response?.id === this.activeResponse || ev.response?.id === undefined) {
+          this.activeResponse = undefined;
+          // What was queued of it plays out, partial last frame included.
+          this.playback.audioDone = true;
+          this.tick(this.now());
+        }
         return;
       }
+      case 'error':
+        this.onModelError(ev.error);
+        return;
       default:
         return;
     }
+  }
+
+  private onModelError(e: { type?: string; code?: string | null; message?: string; param?: string | null } | undefined): void {
+    const policy = modelErrorPolicy(e);
+    const fields = { code: e?.code, type: e?.type, message: e?.message, param: e?.param };
+    if (policy === 'ignore') {
+      this.faults.modelErrorHandled('ignored');
+      this.log.debug(fields, 'model error (harmless race)');
+      return;
+    }
+    this.metrics.modelError(e?.code);
+    if (policy === 'continue') {
+      this.stats.modelErrors++;
+      this.faults.modelErrorHandled('logged');
+      this.log.warn(fields, 'model error; the call goes on');
+      return;
+    }
+    this.faults.modelErrorHandled('ended_call');
+    this.log.error(fields, 'model error ends its session; ending the call');
+    this.end('model_error', 1011, `model error: ${typeof e?.code === 'string' ? e.code : 'fatal'}`);
   }
 
   private onModelClose(code: number, reason: string): void {
@@ -387,19 +644,48 @@ export class Call {
   }
 
   private pumpAt = 0;
+  /** Bytes makeRoom needs handed on to Twilio beyond the usual surplus (0 outside makeRoom). */
+  private handOver = 0;
   private readonly pumpBatched = () => this.pump(this.pumpAt);
+
+  /**
+   * Twilio-side backpressure: true while the socket's send buffer is over OUTBOUND_PAUSE_BYTES
+   * (the kernel is not taking what we send). Bot audio then waits in the outbound queue instead
+   * of piling up in uWS's buffer, where past WS_MAX_BACKPRESSURE_BYTES it would be dropped
+   * mid-stream, frame by frame. Never blocks: pumping just stops until a later tick.
+   */
+  private carrierBackedUp(): boolean {
+    const buffered = this.carrier.bufferedAmount?.() ?? 0;
+    const over = buffered > this.outboundPauseBytes;
+    if (over !== this.outboundPaused) {
+      this.outboundPaused = over;
+      if (over) {
+        this.stats.outboundPauses++;
+        this.faults.carrierPaused();
+        this.log.warn({ bufferedBytes: buffered, limitBytes: this.outboundPauseBytes, queuedMs: this.dsp.queuedBytes() / 8 },
+          'twilio socket backed up: bot audio paused');
+      } else {
+        this.log.info({ queuedMs: this.dsp.queuedBytes() / 8 }, 'twilio socket drained: bot audio resumes');
+      }
+    }
+    return over;
+  }
 
   /** Sends frames until Twilio holds `playbackLeadMs` of audio. */
   pump(t: number): void {
     if (this.ended || !this.streamSid) return;
+    if (this.carrierBackedUp()) return;
     const pb = this.playback;
     // A long response arrives much faster than real time; what is over half the queue is handed
     // to Twilio's own buffer rather than dropped, however much Twilio already holds. Pumped after
     // every delta, so only a single delta of more than half the queue can overflow it.
     const queued = this.dsp.queuedBytes();
-    let surplus = queued - (queued + this.dsp.queueSpace()) / 2;
+    let surplus = Math.max(queued - (queued + this.dsp.queueSpace()) / 2, this.handOver);
     const lead = this.opts.playbackLeadMs;
+    let sent = 0;
     while (surplus > 0 || pb.bufferedMs(t) < lead) {
+      // A large hand-over can fill the socket's buffer itself: re-check every ~1 s of audio.
+      if ((++sent & 63) === 0 && this.carrierBackedUp()) break;
       const frame = this.dsp.nextFrame(pb.audioDone);
       if (frame === null) break;
       // Twilio plays it when its buffer reaches it: now if the buffer ran dry.
@@ -417,7 +703,7 @@ export class Call {
   }
 
   private onMark(name: string): void {
-    if (this.playback.played(name, now())) this.stats.marksPlayed++;
+    if (this.playback.played(name, this.now())) this.stats.marksPlayed++;
     else this.stats.marksCleared++;
   }
 
@@ -449,7 +735,7 @@ export class Call {
     // Twilio's buffer first (what the caller hears), then the model, all in this same tick.
     if (this.botAudible(t)) this.carrier.send(serializeClear(this.streamSid));
     // t: when the onset frame arrived.
-    this.metrics.bargeIn((now() - t) / 1000);
+    this.metrics.bargeIn((this.now() - t) / 1000);
     if (this.activeResponse !== undefined) {
       this.model.send({ type: 'response.cancel' });
       this.cancelledResponse = this.activeResponse;
@@ -479,10 +765,15 @@ export class Call {
   end(outcome: CallOutcome, code = 1000, reason = ''): void {
     if (this.ended) return;
     this.outcome = outcome;
+    this.endCount++;
     clearTimeout(this.startTimer);
     this.stats.gapMs = this.dsp.gapMs();
-    this.model.close(1000, reason);
-    if (outcome !== 'hangup') {
+    try {
+      this.model.close(1000, reason);
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'closing the model session threw');
+    }
+    if (outcome !== 'hangup' && !this.carrierGone) {
       try {
         this.carrier.close(code, reason);
       } catch {
@@ -491,9 +782,14 @@ export class Call {
     }
     this.dsp.free();
     this.pendingAppends = [];
-    this.log.info({ outcome, durationMs: Math.round(now() - this.opened), ...this.summary() }, 'call ended');
+    this.pendingBytes = 0;
+    this.log.info({ outcome, code: outcome === 'hangup' ? undefined : code, reason: reason || undefined,
+      durationMs: Math.round(this.now() - this.opened), ...this.summary() }, 'call ended');
     this.onEnd(this);
   }
+
+  /** Times end() ran to completion (tests: exactly once). */
+  get endings(): number { return this.endCount; }
 
   summary() {
     const s = this.stats;
@@ -501,6 +797,12 @@ export class Call {
       framesIn: s.framesIn, framesOut: s.framesOut, marksSent: s.marksSent, marksPlayed: s.marksPlayed,
       marksCleared: s.marksCleared, bargeIns: s.bargeIns, badMessages: s.badMessages, gapMs: s.gapMs,
       firstAudioMs: s.firstAudioMs,
+      // Only when something went wrong, to keep the usual line short.
+      ...(s.callerAudioDroppedMs > 0 ? { callerAudioDroppedMs: Math.round(s.callerAudioDroppedMs) } : {}),
+      ...(s.botAudioDroppedMs > 0 ? { botAudioDroppedMs: Math.round(s.botAudioDroppedMs) } : {}),
+      ...(s.outboundPauses > 0 ? { outboundPauses: s.outboundPauses } : {}),
+      ...(s.modelErrors > 0 ? { modelErrors: s.modelErrors } : {}),
+      ...(s.failedResponses > 0 ? { failedResponses: s.failedResponses } : {}),
     };
   }
 }
