@@ -22,6 +22,7 @@ const PAIRS: Pair[] = [
   { inRate: 24000, outRate: 16000, passHz: 7000, stopHz: 8000 },
 ];
 const name = (p: Pair) => `${p.inRate / 1000}k -> ${p.outRate / 1000}k`;
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 // Test tones are 5 Hz times a number prime to 2, 3 and 5: every image and alias is then a multiple
 // of 5 Hz, so a window of fout/5 output samples holds whole periods of all of them (no leakage),
@@ -237,6 +238,46 @@ describe.each(PAIRS)('resampler $inRate -> $outRate', (pair) => {
       checked++;
     }
     expect(checked).toBeGreaterThan(y.length / 4);
+  });
+
+  it('saturates, never wraps, on the worst-case input of every output phase', () => {
+    // The kernels add int16 products in i32 accumulators; the table generator proves no
+    // accumulator can overflow. Probe it from the outside: measure the taps with impulses (one
+    // per input offset, so every position of the L*fin grid is seen), then feed each output the
+    // full-scale input whose signs follow its taps, the largest sum any input can give. It must
+    // clip to the int16 limit with the right sign (a wrapped accumulator would land anywhere).
+    const L = pair.outRate / gcd(pair.inRate, pair.outRate);
+    const M = pair.inRate / gcd(pair.inRate, pair.outRate);
+    const A = 32000;
+    const k0 = 200; // impulse position, input samples
+    const taps = new Map<number, number>(); // grid offset u -> tap (h * L), from y[m] at u = mM - k0 L
+    for (let shift = 0; shift < M; shift++) {
+      const x = new Int16Array(400);
+      x[k0 + shift] = A;
+      const y = resample(x, pair.inRate, pair.outRate);
+      for (let m = 0; m < y.length; m++) {
+        const u = m * M - (k0 + shift) * L;
+        if (u >= 0 && y[m] !== 0) taps.set(u, y[m] / A);
+      }
+    }
+    const span = Math.max(...taps.keys());
+    expect(span).toBeGreaterThan(20 * L); // the impulses did reach the whole filter
+    for (let r = 0; r < L; r++) {
+      // output m with m*M = q*L + r reads x[q - i] through tap u = r + i*L
+      const m = [...Array(4 * L).keys()].map((k) => k + Math.ceil((span + 8 * L) / M)).find((k) => (k * M) % L === r)!;
+      const q = (m * M - r) / L;
+      let gain = 0;
+      const x = new Int16Array(q + 16);
+      for (let i = 0; r + i * L <= span; i++) {
+        const t = taps.get(r + i * L) ?? 0;
+        gain += Math.abs(t);
+        x[q - i] = t < 0 ? -32768 : 32767;
+      }
+      expect(gain, `phase ${r}`).toBeGreaterThan(1.05); // so the exact output is beyond int16
+      expect(resample(x, pair.inRate, pair.outRate)[m], `phase ${r}`).toBe(32767);
+      const neg = x.map((v) => (v === 32767 ? -32768 : 32767));
+      expect(resample(neg, pair.inRate, pair.outRate)[m], `phase ${r}`).toBe(-32768);
+    }
   });
 
   it('refuses a too-small output, never grows memory while processing, frees once', () => {
