@@ -252,7 +252,9 @@ export class Call {
       return;
     }
     if (code !== ERR_NOT_MEDIA && code !== ERR_NEEDS_PARSE) {
-      this.badMessage(code === -3 ? 'media payload is not valid base64' : 'media payload too large');
+      // ERR_TOO_LARGE: a payload over the kernel's frame limit, or a message too big to scan at all.
+      this.badMessage(code === -3 ? 'media payload is not valid base64'
+        : bytes.length > 64 * 1024 ? `message too large to scan: ${bytes.length} bytes` : 'media payload too large');
       return;
     }
     this.onControlText(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), t);
@@ -411,21 +413,29 @@ export class Call {
   }
 
   /**
-   * The Twilio socket closed under us. uWebSockets.js drops the connection itself (no close
-   * frame: the peer sees 1006) when a message exceeds maxPayloadLength (MAX_MESSAGE_BYTES), and
-   * reports it here as 1006 "Received too big message": that is counted as a bad message and the
-   * call ends as 'bad_stream'; anything else is a hang-up.
+   * The Twilio socket closed under us. uWebSockets.js itself drops the connection (no close
+   * frame: the peer sees 1006) on a protocol violation and reports why here, as 1006 and:
+   *   "Received too big message"  a message over maxPayloadLength (MAX_MESSAGE_BYTES)
+   *   "Received invalid UTF-8"    a text frame that is not UTF-8
+   * Both are counted as bad messages and end the call as 'bad_stream'. Anything else (a close
+   * frame, a reset, "WebSocket timed out from inactivity" after WS_IDLE_TIMEOUT_S) is a hang-up.
    */
   carrierClosed(code: number, reason: string): void {
     if (this.ended) return;
     this.carrierGone = true;
-    if (/too big/i.test(reason)) {
-      this.badMessage('message over MAX_MESSAGE_BYTES: too large, connection dropped by the server');
-      this.faults.streamClosed('too_large');
-      this.log.error({ code, reason }, 'twilio message over MAX_MESSAGE_BYTES: the stream was dropped');
+    const tooBig = /too big/i.test(reason);
+    if (tooBig || /invalid UTF-8/i.test(reason)) {
+      this.badMessage(tooBig
+        ? 'message over MAX_MESSAGE_BYTES: too large, connection dropped by the server'
+        : 'text frame not valid UTF-8: connection dropped by the server');
+      this.faults.streamClosed(tooBig ? 'too_large' : 'invalid_utf8');
+      this.log.error({ code, reason }, tooBig
+        ? 'twilio message over MAX_MESSAGE_BYTES: the stream was dropped'
+        : 'twilio text frame not valid UTF-8: the stream was dropped');
       this.end('bad_stream', code, reason);
       return;
     }
+    if (/timed out/i.test(reason)) this.log.warn({ code, reason }, 'twilio stream silent for WS_IDLE_TIMEOUT_S: dropped');
     this.end('hangup');
   }
 

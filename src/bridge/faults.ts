@@ -5,7 +5,7 @@
 import { Counter, type Registry } from 'prom-client';
 
 /** Why the bridge closed a stream because of what Twilio's side sent. */
-export type StreamCloseReason = 'flood' | 'too_large';
+export type StreamCloseReason = 'flood' | 'too_large' | 'invalid_utf8';
 
 /** What the bridge did about a model `error` event (see bridge/model-errors.ts). */
 export type ModelErrorAction = 'ignored' | 'logged' | 'ended_call';
@@ -34,7 +34,7 @@ export const NOOP_FAULT_METRICS: FaultMetrics = Object.freeze({
 });
 
 const STATUSES = ['completed', 'cancelled', 'failed', 'incomplete', 'other'];
-const CLOSE_REASONS: StreamCloseReason[] = ['flood', 'too_large'];
+const CLOSE_REASONS: StreamCloseReason[] = ['flood', 'too_large', 'invalid_utf8'];
 const ACTIONS: ModelErrorAction[] = ['ignored', 'logged', 'ended_call'];
 
 const byRegistry = new WeakMap<Registry, FaultMetrics>();
@@ -59,7 +59,7 @@ export function promFaultMetrics(registry: Registry): FaultMetrics {
   });
   const closes = new Counter({
     name: `${p}stream_closes_total`, registers, labelNames: ['reason'],
-    help: 'Streams the bridge closed because of what the Twilio side sent (flood: 1008; too_large: over MAX_MESSAGE_BYTES).',
+    help: 'Streams closed because of what the Twilio side sent (flood: 1008; too_large: over MAX_MESSAGE_BYTES, invalid_utf8: dropped by uWS).',
   });
   for (const r of CLOSE_REASONS) closes.inc({ reason: r }, 0);
   const actions = new Counter({
