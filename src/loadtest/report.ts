@@ -184,7 +184,8 @@ export function formatTargets(ms: LoadMeasurement[], ramps: RampResult[], soaks:
     const wasm = (last.wasmRss || 0) - (mid.wasmRss || 0);
     out.push(`  no RSS growth after ${s.calls} calls (${s.spec.label}): ${growth >= 0 ? '+' : ''}${f(growth / MiB)} MiB over the second half `
       + `(calls ${mid.calls} -> ${last.calls}, ${f(growth / Math.max(1, last.calls - mid.calls), 0)} bytes per call`
-      + `${last.wasmBytes ? `; WASM resident ${wasm >= 0 ? '+' : ''}${f(wasm / MiB)} MiB within a fixed ${f(last.wasmBytes / MiB, 0)} MiB WASM memory` : ''}) - ${mark(growth < 2 * MiB)}`);
+      + `${last.wasmBytes ? `; of which WASM resident ${wasm >= 0 ? '+' : ''}${f(wasm / MiB)} MiB inside a WASM memory that stayed ${f(last.wasmBytes / MiB, 0)} MiB, `
+        + `everything else ${growth - wasm >= 0 ? '+' : ''}${f((growth - wasm) / MiB)} MiB` : ''}) - ${mark(growth < 2 * MiB)}`);
   }
   return out.join('\n');
 }
