@@ -6,7 +6,7 @@
 // sees a sample. All buffers are allocated at call start (call_new) or module start, so memory
 // never grows while a call is running.
 
-import { json_find_string, json_last_len } from "./json";
+import { json_find_strings, json_found, json_found_len } from "./json";
 import { b64_decode, b64_encode } from "./base64";
 import { ulaw_decode_block, ulaw_encode_block } from "./g711";
 import { resampler_new, resampler_free, resampler_process, resampler_reset } from "./resample";
@@ -59,6 +59,17 @@ let frameBytes: i32 = 0;
 function ascii(s: string): usize {
   return changetype<usize>(String.UTF8.encode(s, false));
 }
+
+function keyTable3(k0: usize, n0: i32, k1: usize, n1: i32, k2: usize, n2: i32): usize {
+  const t = heap.alloc(24);
+  store<i32>(t, <i32>k0, 0);
+  store<i32>(t, n0, 4);
+  store<i32>(t, <i32>k1, 8);
+  store<i32>(t, n1, 12);
+  store<i32>(t, <i32>k2, 16);
+  store<i32>(t, n2, 20);
+  return t;
+}
 const KEY_EVENT = ascii("event");
 const KEY_PAYLOAD = ascii("payload");
 const KEY_TIMESTAMP = ascii("timestamp");
@@ -66,6 +77,11 @@ const KEY_TYPE = ascii("type");
 const KEY_DELTA = ascii("delta");
 const KEY_ITEM_ID = ascii("item_id");
 const VAL_MEDIA = ascii("media");
+// (pointer, length) pairs for json_find_strings, in the order of the *_K indices.
+const MEDIA_KEYS: usize = keyTable3(KEY_EVENT, 5, KEY_PAYLOAD, 7, KEY_TIMESTAMP, 9);
+const EVENT_K = 0, PAYLOAD_K = 1, TIMESTAMP_K = 2;
+const DELTA_KEYS: usize = keyTable3(KEY_TYPE, 4, KEY_ITEM_ID, 7, KEY_DELTA, 5);
+const TYPE_K = 0, ITEM_ID_K = 1, DELTA_K = 2;
 const VAL_DELTA = ascii("response.output_audio.delta");
 const APPEND_PREFIX_STR = '{"type":"input_audio_buffer.append","audio":"';
 const APPEND_PREFIX = ascii(APPEND_PREFIX_STR);
@@ -176,15 +192,17 @@ function parseDigits(at: usize, n: i32): i32 {
  */
 export function call_inbound_message(p: usize, len: i32, botPlaying: i32): i32 {
   outLen = 0;
-  const ev = json_find_string(IN_MSG, len, KEY_EVENT, 5);
+  // One pass finds all three; each result is what its own json_find_string would give.
+  json_find_strings(IN_MSG, len, MEDIA_KEYS, 3);
+  const ev = json_found(EVENT_K);
   if (ev < 0) return ev == -2 ? ERR_NEEDS_PARSE : ERR_NOT_MEDIA;
-  if (json_last_len() != 5 || !bytesEqual(IN_MSG + <usize>ev, VAL_MEDIA, 5)) return ERR_NOT_MEDIA;
-  const pay = json_find_string(IN_MSG, len, KEY_PAYLOAD, 7);
+  if (json_found_len(EVENT_K) != 5 || !bytesEqual(IN_MSG + <usize>ev, VAL_MEDIA, 5)) return ERR_NOT_MEDIA;
+  const pay = json_found(PAYLOAD_K);
   if (pay < 0) return ERR_NEEDS_PARSE;
-  const payLen = json_last_len();
-  const tsAt = json_find_string(IN_MSG, len, KEY_TIMESTAMP, 9);
+  const payLen = json_found_len(PAYLOAD_K);
+  const tsAt = json_found(TIMESTAMP_K);
   if (tsAt < 0) return ERR_NEEDS_PARSE;
-  const ts = parseDigits(IN_MSG + <usize>tsAt, json_last_len());
+  const ts = parseDigits(IN_MSG + <usize>tsAt, json_found_len(TIMESTAMP_K));
   if (ts < 0) return ERR_NEEDS_PARSE;
   return inboundPayload(p, IN_MSG + <usize>pay, payLen, ts, botPlaying);
 }
@@ -248,14 +266,15 @@ function inboundPayload(p: usize, b64: usize, b64Len: i32, ts: i32, botPlaying: 
  * item cut by barge-in, or a negative ERR_* code.
  */
 export function call_outbound_message(p: usize, len: i32): i32 {
-  const t = json_find_string(IN_MSG, len, KEY_TYPE, 4);
+  json_find_strings(IN_MSG, len, DELTA_KEYS, 3);
+  const t = json_found(TYPE_K);
   if (t < 0) return t == -2 ? ERR_NEEDS_PARSE : ERR_NOT_MEDIA;
-  if (json_last_len() != 27 || !bytesEqual(IN_MSG + <usize>t, VAL_DELTA, 27)) return ERR_NOT_MEDIA;
+  if (json_found_len(TYPE_K) != 27 || !bytesEqual(IN_MSG + <usize>t, VAL_DELTA, 27)) return ERR_NOT_MEDIA;
   let newItem = 0;
-  const it = json_find_string(IN_MSG, len, KEY_ITEM_ID, 7);
+  const it = json_found(ITEM_ID_K);
   if (it == -2) return ERR_NEEDS_PARSE;
   if (it >= 0) {
-    const itLen = json_last_len();
+    const itLen = json_found_len(ITEM_ID_K);
     const dropLen = load<i32>(p, F_DROP_LEN);
     if (dropLen > 0 && itLen == dropLen && bytesEqual(IN_MSG + <usize>it, p + F_DROP, itLen)) return DELTA_DROPPED;
     if (itLen > ID_CAP) return ERR_NEEDS_PARSE;
@@ -267,9 +286,9 @@ export function call_outbound_message(p: usize, len: i32): i32 {
       newItem = DELTA_NEW_ITEM;
     }
   }
-  const d = json_find_string(IN_MSG, len, KEY_DELTA, 5);
+  const d = json_found(DELTA_K);
   if (d < 0) return ERR_NEEDS_PARSE;
-  const r = outboundAudio(p, IN_MSG + <usize>d, json_last_len());
+  const r = outboundAudio(p, IN_MSG + <usize>d, json_found_len(DELTA_K));
   return r < 0 ? r : r | newItem;
 }
 

@@ -320,3 +320,127 @@ describe('random documents agree with JSON.parse', () => {
     );
   });
 });
+
+// ------------------------------------------------------------------------------------------------
+// json_find_strings: several keys in one pass, each with exactly the result of its own scan.
+
+interface MultiExports {
+  json_find_strings(msg: number, len: number, keys: number, count: number): number;
+  json_found(k: number): number;
+  json_found_len(k: number): number;
+}
+const multi = dsp as unknown as MultiExports;
+const TABLE = dsp.dsp_alloc(64);
+
+/** json_find_strings over `text` (with a completing tail after len) vs one findString per key. */
+function findMany(text: string | Uint8Array, names: string[], len?: number, tail = '"}}'): Found[] {
+  const bytes = place(text, tail);
+  const n = len ?? bytes.length;
+  const table = new Int32Array(dsp.memory.buffer, TABLE, 2 * names.length);
+  names.forEach((name, k) => {
+    const key = jsonKey(name);
+    table[2 * k] = key.ptr;
+    table[2 * k + 1] = key.len;
+  });
+  const count = multi.json_find_strings(MSG, n, TABLE, names.length);
+  const got: Found[] = names.map((_, k) => {
+    const off = multi.json_found(k);
+    if (off === JSON_NOT_FOUND) return null;
+    if (off === JSON_ESCAPED) return 'escaped';
+    expect(off).toBeGreaterThanOrEqual(0);
+    const l = multi.json_found_len(k);
+    expect(off + l).toBeLessThan(n);
+    return { value: Buffer.from(bytes.subarray(off, off + l)).toString() };
+  });
+  expect(count).toBe(got.filter((g) => g !== null && g !== 'escaped').length);
+  return got;
+}
+
+describe('json_find_strings', () => {
+  const deltaKeys = ['type', 'item_id', 'delta'];
+  const mediaKeys = ['event', 'payload', 'timestamp'];
+
+  it('finds the keys of real messages in one pass, as the single-key scans do', () => {
+    expect(findMany(twilioMedia, mediaKeys)).toEqual([{ value: 'media' }, { value: PAYLOAD }, { value: '52' }]);
+    expect(findMany(openaiDelta, deltaKeys)).toEqual([
+      { value: 'response.output_audio.delta' }, { value: 'item_D3' }, { value: DELTA },
+    ]);
+    expect(findMany(twilioStart, ['payload', 'tenant', 'note', 'encoding'])).toEqual([
+      null, { value: 'abc123' }, 'escaped', { value: 'audio/x-mulaw' },
+    ]);
+    for (const indent of [1, '\t', '\r\n ']) {
+      const pretty = JSON.stringify(JSON.parse(openaiDelta), null, indent);
+      expect(findMany(pretty, deltaKeys)).toEqual(deltaKeys.map((k) => findString(pretty, k)));
+    }
+  });
+
+  it('duplicate, empty, long and absent keys; counts beyond four are clamped', () => {
+    const msg = '{"":"empty","a":"x","payload":"one","kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk":"long","payload":"two"}';
+    const long = 'k'.repeat(40);
+    expect(findMany(msg, ['payload', 'payload', '', long])).toEqual([
+      { value: 'one' }, { value: 'one' }, { value: 'empty' }, { value: 'long' },
+    ]);
+    expect(findMany(msg, ['nope', 'a'])).toEqual([null, { value: 'x' }]);
+    expect(multi.json_find_strings(MSG, 10, TABLE, 0)).toBe(0);
+    expect(multi.json_found(4)).toBe(JSON_NOT_FOUND);
+    expect(multi.json_found(-1)).toBe(JSON_NOT_FOUND);
+    expect(multi.json_found_len(7)).toBe(0);
+  });
+
+  it('a value that is itself followed by a colon is also a key, as in the single-key walk', () => {
+    // not JSON, but the scan must not depend on which keys are asked for together
+    const msg = '{"a":"payload":"x","payload":"y","b":"c"}';
+    expect(findMany(msg, ['a', 'payload', 'b'])).toEqual(['a', 'payload', 'b'].map((k) => findString(msg, k)));
+    expect(findString(msg, 'payload')).toEqual({ value: 'x' });
+  });
+
+  // Documents without any backslash take the quote-pair walk, the others the general one; both
+  // must agree with the single-key scan and with JSON.parse, whole and cut anywhere.
+  const plainDoc = fc.letrec<{ doc: J; value: J }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      { arbitrary: fc.stringMatching(/^[ -!#-[\]-~]{0,12}$/), weight: 3 },
+      { arbitrary: fc.constantFrom('payload', 'delta', 'event', PAYLOAD.slice(0, 40), ''), weight: 2 },
+      { arbitrary: fc.integer(), weight: 1 },
+      { arbitrary: fc.constant(null), weight: 1 },
+      { arbitrary: fc.array(tie('value'), { maxLength: 4 }), weight: 1 },
+      { arbitrary: tie('doc'), weight: 2 },
+    ),
+    doc: fc.dictionary(fc.constantFrom('payload', 'delta', 'media', 'event', 'payloa', 'k', ''), tie('value'), { maxKeys: 5 }),
+  })).doc;
+
+  it('agrees with json_find_string and JSON.parse on random documents and their prefixes (property)', () => {
+    const seen = { plain: 0, escaped: 0, found: 0 };
+    fc.assert(
+      fc.property(
+        fc.oneof(doc, plainDoc),
+        fc.uniqueArray(fc.constantFrom('payload', 'delta', 'media', 'event', ''), { minLength: 1, maxLength: 4 }),
+        fc.constantFrom(undefined, 1),
+        fc.nat(),
+        (d, keys, indent, cut) => {
+          const text = JSON.stringify(d, null, indent);
+          const bytes = Buffer.from(text);
+          if (!text.includes('\\')) seen.plain++;
+          for (const n of [bytes.length, cut % (bytes.length + 1)]) {
+            const got = findMany(bytes, keys, n);
+            keys.forEach((k, j) => expect(got[j], `${k} in ${n} of ${text}`).toEqual(findString(bytes, k, n)));
+            if (n === bytes.length) {
+              keys.forEach((k, j) => {
+                const want = modelFind(d, k);
+                if (!want) expect(got[j]).toBeNull();
+                else if (JSON.stringify(want.value).includes('\\')) expect(got[j]).toBe('escaped');
+                else expect(got[j]).toEqual(want);
+              });
+            }
+            seen.escaped += got.filter((g) => g === 'escaped').length;
+            seen.found += got.filter((g) => g !== null && g !== 'escaped').length;
+          }
+        },
+      ),
+      { numRuns: 1500, seed: 714 },
+    );
+    expect(seen.plain).toBeGreaterThan(400);
+    expect(seen.escaped).toBeGreaterThan(50);
+    expect(seen.found).toBeGreaterThan(500);
+  });
+});
