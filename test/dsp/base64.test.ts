@@ -104,6 +104,25 @@ describe('equal to Node Buffer on valid input', () => {
   });
 });
 
+describe('output bounds', () => {
+  it('neither direction writes past its output, for every length 0..300 (the SIMD stores)', () => {
+    for (let n = 0; n <= 300; n++) {
+      const data = Uint8Array.from({ length: n }, (_, i) => (i * 131 + n * 7) & 0xff);
+      const text = Buffer.from(data).toString('base64');
+      mem().set(data, SRC);
+      mem().fill(0xee, DST, DST + text.length + 48);
+      expect(b64Encode(SRC, n, DST)).toBe(text.length);
+      expect(Buffer.from(mem().subarray(DST, DST + text.length)).toString('latin1')).toBe(text);
+      expect(mem().subarray(DST + text.length, DST + text.length + 48).every((b) => b === 0xee), `encode ${n}`).toBe(true);
+      mem().set(Buffer.from(text, 'latin1'), SRC);
+      mem().fill(0xee, DST, DST + n + 48);
+      expect(b64Decode(SRC, text.length, DST)).toBe(n);
+      expect(Buffer.from(mem().subarray(DST, DST + n)).equals(Buffer.from(data))).toBe(true);
+      expect(mem().subarray(DST + n, DST + n + 48).every((b) => b === 0xee), `decode ${n}`).toBe(true);
+    }
+  });
+});
+
 describe('strict decoding rejects invalid input', () => {
   const valid = Buffer.from(Uint8Array.from({ length: 60 }, (_, i) => i * 5)).toString('base64'); // 80 chars, no padding
 
