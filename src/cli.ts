@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// voicebridge start | simulate | convert | demo
+// voicebridge start | simulate | convert | demo | loadtest
 const USAGE = `usage: voicebridge <command> [options]
 
 commands:
@@ -10,6 +10,7 @@ commands:
   convert IN.wav OUT.wav --rate 8000|16000|24000 --codec pcm16|mulaw|alaw
                          run a file through the bridge's DSP to hear what the model hears
   demo                   bridge + local model + simulator: a short call with a barge-in
+  loadtest [options]     head-to-head load test against the baseline bridges (see README)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -26,6 +27,10 @@ async function main(argv: string[]): Promise<number> {
     case 'convert': {
       const { runConvertCli } = await import('./convert.js');
       return runConvertCli(rest);
+    }
+    case 'loadtest': {
+      const { runLoadtestCli } = await import('./loadtest/cli.js');
+      return runLoadtestCli(rest);
     }
     case 'demo': {
       const { runDemo } = await import('./demo.js');

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Entry of `npm run loadtest` (the `voicebridge loadtest` command can call runLoadtestCli too).
+// Entry of `npm run loadtest` (also `voicebridge loadtest`, through src/cli.ts).
 import { runLoadtestCli } from './cli.js';
 
 runLoadtestCli(process.argv.slice(2)).then(
