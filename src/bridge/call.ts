@@ -484,18 +484,20 @@ export class Call {
     }
     if ((r & DELTA_NEW_ITEM) !== 0) {
       const itemId = this.dsp.currentItemId();
-      if (this.cancelledItems.includes(itemId)) {
+      if (this.cancelledItems.includes(itemId) || this.ofCancelledResponse(msg)) {
         // The first audio of a response cancelled before it was heard: drop it and the rest.
+        this.cancelItem(itemId);
         this.dsp.dropCurrentItem();
+        this.segments.length = 0;
         return;
       }
-      this.playback.startItem(itemId);
+      this.queuingItem = itemId;
       if (this.answerDueAt >= 0) {
         this.metrics.modelFirstAudio((this.now() - this.answerDueAt) / 1000);
         this.answerDueAt = -1;
       }
     }
-    this.playback.queued(r & ~DELTA_NEW_ITEM);
+    this.queued(this.queuingItem, r & ~DELTA_NEW_ITEM);
     if (this.dsp.queueSpace() === 0 && !this.warnedQueueFull) {
       // Only a single delta bigger than the whole queue gets here (see makeRoom).
       this.warnedQueueFull = true;
@@ -531,6 +533,7 @@ export class Call {
     const ex = loadDsp() as RingExports;
     const ptr = (this.dsp as unknown as { ptr: number }).ptr;
     const dropped = ex.ring_skip(ex.call_ring(ptr), drop);
+    this.unqueued(dropped);
     const ms = dropped / 8;
     this.stats.botAudioDroppedMs += ms;
     this.faults.botAudioDropped(ms / 1000);
@@ -541,18 +544,37 @@ export class Call {
     }
   }
 
+  /**
+   * A new item's first delta names a response already cancelled: its output_item.added never
+   * came (or not yet). Read once per item, and only while a cancelled response is known.
+   */
+  private ofCancelledResponse(msg: Uint8Array): boolean {
+    if (this.cancelledResponse === undefined) return false;
+    try {
+      const ev = JSON.parse(Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength).toString('utf8')) as { response_id?: unknown };
+      return ev.response_id === this.cancelledResponse;
+    } catch {
+      return false;
+    }
+  }
+
   private outboundSlowPath(msg: Uint8Array): number {
-    let ev: { item_id?: unknown; delta?: unknown };
+    let ev: { item_id?: unknown; delta?: unknown; response_id?: unknown };
     try {
       ev = JSON.parse(Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength).toString('utf8'));
     } catch {
       return -1;
     }
     if (typeof ev.delta !== 'string') return -1;
-    const itemId = typeof ev.item_id === 'string' ? ev.item_id : this.playback.currentItemId;
-    if (itemId === this.playback.droppedItemId || (itemId !== undefined && this.cancelledItems.includes(itemId))) return DELTA_DROPPED;
+    const itemId = typeof ev.item_id === 'string' ? ev.item_id : this.queuingItem;
+    if (itemId === this.playback.droppedItemId || this.cancelledItems.includes(itemId)) return DELTA_DROPPED;
+    if (this.cancelledResponse !== undefined && ev.response_id === this.cancelledResponse) {
+      this.cancelItem(itemId);
+      return DELTA_DROPPED;
+    }
     const r = this.dsp.outboundAudio(ev.delta);
-    if (r >= 0 && itemId !== this.playback.currentItemId) this.playback.startItem(itemId ?? '');
+    // (The fast path's own item stays what it was: the next fast delta of another item is new.)
+    if (r >= 0) this.queuingItem = itemId;
     return r;
   }
 
@@ -586,6 +608,7 @@ export class Call {
         return;
       case 'response.output_item.added':
         if (ev.response_id === this.activeResponse && ev.item?.id) this.activeItem = ev.item.id;
+        if (typeof ev.response_id === 'string' && typeof ev.item?.id === 'string') this.noteItem(ev.response_id, ev.item.id);
         // An item of a response already cancelled (its audio never started): never play it.
         if (ev.response_id !== undefined && ev.response_id === this.cancelledResponse && ev.item?.id) this.cancelItem(ev.item.id);
         return;
@@ -698,18 +721,73 @@ export class Call {
       if ((++sent & 63) === 0 && this.carrierBackedUp()) break;
       const frame = this.dsp.nextFrame(pb.audioDone);
       if (frame === null) break;
+      const bytes = this.dsp.lastFrameBytes();
       // Twilio plays it when its buffer reaches it: now if the buffer ran dry.
-      this.echo.sent(frame.length, this.dsp.lastFrameBytes(), t + Math.max(0, pb.bufferedMs(t)), t);
+      this.echo.sent(frame.length, bytes, t + Math.max(0, pb.bufferedMs(t)), t);
       this.carrier.send(frame);
-      surplus -= this.dsp.lastFrameBytes();
+      surplus -= bytes;
       this.stats.framesOut++;
       if (this.stats.firstAudioMs === null) this.stats.firstAudioMs = Math.round(t - this.opened);
-      const mark = pb.sent(this.dsp.lastFrameBytes() / 8, t, pb.audioDone && this.dsp.queuedBytes() === 0);
-      if (mark !== null) {
-        this.carrier.send(serializeMark(this.streamSid, mark));
-        this.stats.marksSent++;
+      this.played(bytes, t, pb.audioDone && this.dsp.queuedBytes() === 0);
+    }
+  }
+
+  // ---- what is queued, item by item ------------------------------------------------------------
+  // The outbound ring holds bytes only; these segments say which item each queued byte belongs
+  // to, so the playback bookkeeping (what the caller heard, of which item) follows the audio
+  // actually sent rather than the item last queued: a new item's deltas may arrive while the
+  // previous item is still playing.
+
+  /** Queued audio by item, oldest first (a few entries: one per item in the queue). */
+  private readonly segments: { id: string; bytes: number }[] = [];
+  /** The item the DSP is queuing audio for (the last delta's). */
+  private queuingItem = '';
+
+  private queued(id: string, bytes: number): void {
+    if (bytes <= 0) return;
+    const last = this.segments[this.segments.length - 1];
+    if (last !== undefined && last.id === id) last.bytes += bytes;
+    else this.segments.push({ id, bytes });
+  }
+
+  /** `bytes` of the oldest queued audio left the queue unsent (dropped). */
+  private unqueued(bytes: number): void {
+    while (bytes > 0 && this.segments.length > 0) {
+      const s = this.segments[0];
+      const k = Math.min(bytes, s.bytes);
+      s.bytes -= k;
+      bytes -= k;
+      if (s.bytes === 0) this.segments.shift();
+    }
+  }
+
+  /** A frame of `bytes` was sent: credits each item its part, sends the marks due after it. */
+  private played(bytes: number, t: number, last: boolean): void {
+    const pb = this.playback;
+    let mark: string | null = null;
+    if (this.segments.length === 0) {
+      mark = pb.sent(bytes / 8, t, last);
+    } else {
+      while (bytes > 0 && this.segments.length > 0) {
+        const s = this.segments[0];
+        const k = Math.min(bytes, s.bytes);
+        if (s.id !== pb.currentItemId) {
+          // The previous item's last mark goes before the new item starts.
+          if (mark !== null) this.sendMark(mark);
+          pb.startItem(s.id);
+        }
+        s.bytes -= k;
+        bytes -= k;
+        if (s.bytes === 0) this.segments.shift();
+        mark = pb.sent(k / 8, t, last && bytes === 0);
       }
     }
+    if (mark !== null) this.sendMark(mark);
+  }
+
+  private sendMark(name: string): void {
+    this.carrier.send(serializeMark(this.streamSid, name));
+    this.stats.marksSent++;
   }
 
   private onMark(name: string): void {
@@ -727,10 +805,23 @@ export class Call {
     return this.activeResponse !== undefined || this.botAudible(t);
   }
 
+  /** Items announced per response (the last few responses, a few items each). */
+  private readonly responseItems = new Map<string, string[]>();
+
+  private noteItem(responseId: string, itemId: string): void {
+    let items = this.responseItems.get(responseId);
+    if (!items) {
+      if (this.responseItems.size >= 4) this.responseItems.delete(this.responseItems.keys().next().value!);
+      items = [];
+      this.responseItems.set(responseId, items);
+    }
+    if (items.length < 4 && !items.includes(itemId)) items.push(itemId);
+  }
+
   private cancelItem(id: string): void {
     if (this.cancelledItems.includes(id)) return;
-    // A few are enough: only the response being cancelled can still send audio.
-    if (this.cancelledItems.length >= 4) this.cancelledItems.shift();
+    // A few are enough: only the items a barge-in just cut can still send audio.
+    if (this.cancelledItems.length >= 8) this.cancelledItems.shift();
     this.cancelledItems.push(id);
   }
 
@@ -740,19 +831,28 @@ export class Call {
     const pb = this.playback;
     // What the caller heard of the item still playing, or of the active response's item (its
     // audio may have run dry mid-item). An earlier item that played to its end needs nothing.
-    const current = this.botAudible(t) || (pb.currentItemId !== undefined && pb.currentItemId === this.activeItem);
+    const playing = pb.currentItemId;
+    const current = pb.bufferedMs(t) > 0 || (playing !== undefined &&
+      (this.segments[0]?.id === playing || playing === this.activeItem));
     const heard = current ? pb.heard(t) : null;
     // Twilio's buffer first (what the caller hears), then the model, all in this same tick.
-    if (this.botAudible(t)) this.carrier.send(serializeClear(this.streamSid));
+    // (Before `start` nothing was sent: there is no Twilio buffer to clear, nor a streamSid.)
+    if (this.botAudible(t) && this.streamSid) this.carrier.send(serializeClear(this.streamSid));
     // t: when the onset frame arrived.
     this.metrics.bargeIn((this.now() - t) / 1000);
     if (this.activeResponse !== undefined) {
       this.model.send({ type: 'response.cancel' });
       this.cancelledResponse = this.activeResponse;
       // Its audio item, if announced but not playing yet, must not start later.
-      if (this.activeItem !== undefined && this.activeItem !== pb.currentItemId) this.cancelItem(this.activeItem);
+      if (this.activeItem !== undefined) this.cancelItem(this.activeItem);
+      // Any other item announced for it (even before its response.created) must not start later.
+      for (const id of this.responseItems.get(this.activeResponse) ?? []) this.cancelItem(id);
       this.activeResponse = undefined;
     }
+    // What was playing and what was queued is cut: late deltas of those items never play.
+    if (playing !== undefined) this.cancelItem(playing);
+    for (const seg of this.segments) this.cancelItem(seg.id);
+    this.segments.length = 0;
     if (heard) {
       this.model.send({
         type: 'conversation.item.truncate',

@@ -38,12 +38,10 @@ export class Playback {
 
   get currentItemId(): string | undefined { return this.item?.id; }
 
+  /** The first audio of item `id` is being sent (Call tracks which item each queued byte is). */
   startItem(id: string): void {
     this.item = { id, sentMs: 0, confirmedMs: 0, lastMarkMs: 0 };
   }
-
-  /** Bookkeeping hook for queued audio (the DSP holds the bytes). */
-  queued(_bytes: number): void {}
 
   /** ms of audio Twilio still holds at time t; negative: ms since it ran dry. */
   bufferedMs(t: number): number {
