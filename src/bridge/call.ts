@@ -170,6 +170,7 @@ export class Call {
   /** Caller audio is being dropped on a backed-up model socket (one warning per episode). */
   private modelBackedUp = false;
   private modelBackedUpMs = 0;
+  private modelBackedUpEpisodes = 0;
   /** Bot audio pacing is paused on a backed-up Twilio socket. */
   private outboundPaused = false;
   private botDropWarned = false;
@@ -317,15 +318,22 @@ export class Call {
       if (!this.modelBackedUp) {
         this.modelBackedUp = true;
         this.modelBackedUpMs = ms;
-        this.log.warn({ bufferedBytes: buffered, limitBytes: this.modelMaxBuffered },
-          'model socket backed up: dropping caller audio until it drains');
+        // Episodes logged 1st, 2nd, 4th, 8th...: a socket hovering at the limit must not flood the log.
+        const n = ++this.modelBackedUpEpisodes;
+        if ((n & (n - 1)) === 0) {
+          this.log.warn({ bufferedBytes: buffered, limitBytes: this.modelMaxBuffered, episodes: n },
+            'model socket backed up: dropping caller audio until it drains');
+        }
       }
       return;
     }
     if (this.modelBackedUp) {
       this.modelBackedUp = false;
-      this.log.warn({ droppedMs: Math.round(this.modelBackedUpMs), atMs: Math.round(t - this.opened) },
-        'model socket drained: caller audio flows again');
+      const n = this.modelBackedUpEpisodes;
+      if ((n & (n - 1)) === 0) {
+        this.log.warn({ droppedMs: Math.round(this.modelBackedUpMs), atMs: Math.round(t - this.opened), episodes: n },
+          'model socket drained: caller audio flows again');
+      }
     }
     this.model.sendRaw(append);
   }
@@ -692,13 +700,17 @@ export class Call {
     const over = buffered > this.outboundPauseBytes;
     if (over !== this.outboundPaused) {
       this.outboundPaused = over;
+      // A socket hovering at the limit flips often: log the 1st, 2nd, 4th, 8th... pause only.
+      const n = over ? ++this.stats.outboundPauses : this.stats.outboundPauses;
+      const logIt = (n & (n - 1)) === 0;
       if (over) {
-        this.stats.outboundPauses++;
         this.faults.carrierPaused();
-        this.log.warn({ bufferedBytes: buffered, limitBytes: this.outboundPauseBytes, queuedMs: this.dsp.queuedBytes() / 8 },
-          'twilio socket backed up: bot audio paused');
-      } else {
-        this.log.info({ queuedMs: this.dsp.queuedBytes() / 8 }, 'twilio socket drained: bot audio resumes');
+        if (logIt) {
+          this.log.warn({ bufferedBytes: buffered, limitBytes: this.outboundPauseBytes, queuedMs: this.dsp.queuedBytes() / 8, pauses: n },
+            'twilio socket backed up: bot audio paused');
+        }
+      } else if (logIt) {
+        this.log.info({ queuedMs: this.dsp.queuedBytes() / 8, pauses: n }, 'twilio socket drained: bot audio resumes');
       }
     }
     return over;

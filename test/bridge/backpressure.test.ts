@@ -68,6 +68,20 @@ describe('Twilio socket backed up', () => {
     expect(r.call.ended).toBe(false);
   });
 
+  it('a socket hovering at the limit is counted every time, but logged only on the 1st, 2nd, 4th, 8th... pause', async () => {
+    const r = await started();
+    botDeltas(r, 1, 8000);
+    for (let i = 0; i < 16; i++) {
+      r.carrier.buffered = DEFAULT_OUTBOUND_PAUSE_BYTES + 1;
+      r.call.tick((r.clock.t += 10));
+      r.carrier.buffered = 0;
+      r.call.tick((r.clock.t += 10));
+    }
+    expect(r.call.stats.outboundPauses).toBe(16);
+    expect(r.faults.counts.carrierPaused).toBe(16);
+    expect(r.lines.filter((l) => /bot audio paused/.test(l.msg)).map((l) => l.pauses)).toEqual([1, 2, 4, 8, 16]);
+  });
+
   it('with the socket healthy, a delta bigger than the free queue is handed on to Twilio, nothing dropped', async () => {
     const r = await started();
     // Two 1.75 s deltas at once into a 2 s queue.
