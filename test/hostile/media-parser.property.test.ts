@@ -26,7 +26,12 @@ interface Spelling {
   escapeSlash: boolean;
   /** Write the streamSid's first letter as \u00XX. */
   escapeSid: boolean;
-  /** An extra top-level field: none, a harmless one, or one whose string value mentions the keys. */
+  /**
+   * An extra top-level field: none, a harmless one, or one whose string value mentions the keys.
+   * Not generated: an extra object with a real nested "payload"/"timestamp" key before `media`.
+   * The WASM scan takes the first such key at any depth, so it would read that one (Twilio never
+   * sends extra fields in media messages; noted for the json scan's owner).
+   */
   extra: 0 | 1 | 2;
 }
 
