@@ -227,11 +227,18 @@ function walkPlain(msg: usize, len: i32, keys: usize, count: i32): i32 {
         continue;
       }
       const s = open + 1;
-      const sig = (k - s) | <i32>load<u8>(msg + <usize>s) << 8;
-      const valueHere = open == valueAt;
+      const at = open;
       open = -1;
-      if (valueHere || sig == sig0 || sig == sig1 || sig == sig2 || sig == sig3) {
-        if (plainString(msg, len, s, k)) return plainFound;
+      if (at == valueAt) {
+        if (plainValue(s, k)) return plainFound;
+        valueAt = -1;
+      }
+      // A key is followed by ':', perhaps after whitespace; other strings cannot be one.
+      const next = k + 1 < len ? <u32>load<u8>(msg + <usize>(k + 1)) : 0;
+      if (next != COLON && !isWs(next)) continue;
+      const sig = (k - s) | <i32>load<u8>(msg + <usize>s) << 8;
+      if (sig == sig0 || sig == sig1 || sig == sig2 || sig == sig3) {
+        if (plainKey(msg, len, s, k)) return plainFound;
         valueAt = plainValueAt;
       }
     }
@@ -240,29 +247,30 @@ function walkPlain(msg: usize, len: i32, keys: usize, count: i32): i32 {
   return plainFound;
 }
 
-// A string [s, e) of walkPlain that is a value being waited for or may be a key; true when the
-// walk is done.
-function plainString(msg: usize, len: i32, s: i32, e: i32): bool {
-  if (s - 1 == plainValueAt) {
-    const which = plainValueKeys;
-    plainValueAt = -1;
-    settle(which, plainCount, s, e - s);
-    plainFound += popcnt(which);
-    plainPending &= ~which;
-    if (plainPending == 0) return true;
-  }
+// The value [s, e) that walkPlain was waiting for: settles its keys; true when none is left.
+function plainValue(s: i32, e: i32): bool {
+  const which = plainValueKeys;
+  plainValueAt = -1;
+  settle(which, plainCount, s, e - s);
+  plainFound += popcnt(which);
+  plainPending &= ~which;
+  return plainPending == 0;
+}
+
+// A string [s, e) of walkPlain that may be a pending key (length and first byte match, and ':'
+// or whitespace follows). If it is one and a string value follows, walkPlain waits for that
+// value (plainValueAt). True when the walk is done: nothing but whitespace is left.
+function plainKey(msg: usize, len: i32, s: i32, e: i32): bool {
   const n = e - s;
   let hit = 0;
   for (let j = 0; j < plainCount; j++) {
     const kp = plainKeys + (<usize>j << 3);
-    if (((plainPending >> j) & 1) != 0 && load<i32>(kp, 4) == n && memory.compare(msg + <usize>s, load<usize>(kp), <usize>n) == 0) {
+    if (((plainPending >> j) & 1) != 0 && load<i32>(kp, 4) == n && bytesEqual(msg + <usize>s, load<usize>(kp), n)) {
       hit |= 1 << j;
     }
   }
   if (hit == 0) return false;
-  // compact JSON first: `":"`
   let colon = e + 1;
-  if (colon >= len) return true;
   if (load<u8>(msg + <usize>colon) != COLON) {
     colon = skipWs(msg, colon, len);
     if (colon >= len) return true;
