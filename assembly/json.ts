@@ -133,24 +133,28 @@ const ONE_KEY: usize = memory.data(8, 8);
  *
  * The walk is the one described at the top (every string in order, a key when ':' follows),
  * shared by all keys: each key's own walk would visit the same strings, so it settles at the
- * same one. It looks at quotes and backslashes only: a bitmask of them per 16 bytes, then bit by
- * bit. In a string a backslash hides the next byte; outside strings it means nothing.
+ * same one. Two implementations of it: walkPlain for messages without backslashes (all real
+ * media and delta messages), and the general `walk` for the rest.
  */
 export function json_find_strings(msg: usize, len: i32, keys: usize, count: i32): i32 {
   count = min(max(count, 0), MULTI_MAX);
-  for (let k = 0; k < count; k++) {
-    store<i32>(FOUND_OFF + (<usize>k << 2), -1);
-    store<i32>(FOUND_LEN + (<usize>k << 2), 0);
-  }
+  clearFound(count);
   if (count == 0) return 0;
   // Short messages take the general walk, and so do messages with a backslash before the walk
   // is done: the plain walk stops there and the general one starts over.
   if (len >= 16) {
     const r = walkPlain(msg, len, keys, count);
     if (r >= 0) return r;
-    for (let k = 0; k < count; k++) store<i32>(FOUND_OFF + (<usize>k << 2), -1);
+    clearFound(count);
   }
   return walk(msg, len, keys, count);
+}
+
+function clearFound(count: i32): void {
+  for (let k = 0; k < count; k++) {
+    store<i32>(FOUND_OFF + (<usize>k << 2), -1);
+    store<i32>(FOUND_LEN + (<usize>k << 2), 0);
+  }
 }
 
 // Rare state of walkPlain, kept out of its registers.
@@ -286,7 +290,9 @@ function plainKey(msg: usize, len: i32, s: i32, e: i32): bool {
   return false;
 }
 
-// The general walk of json_find_strings (results already reset).
+// The general walk of json_find_strings (results already reset). It looks at quotes and
+// backslashes only: a bitmask of them per 16 bytes, then bit by bit. In a string a backslash hides
+// the next byte; outside strings it means nothing.
 function walk(msg: usize, len: i32, keys: usize, count: i32): i32 {
   let pending = (1 << count) - 1;
   const q = i8x16.splat(QUOTE);
