@@ -55,6 +55,7 @@ const PCM24_BUF: usize = heap.alloc(<usize>(MAX_IN_BYTES * 6 + DELTA_CHUNK_BYTES
 
 let outLen: i32 = 0;
 let frameBytes: i32 = 0;
+let frameEnergyDb: f32 = -100;
 
 function ascii(s: string): usize {
   return changetype<usize>(String.UTF8.encode(s, false));
@@ -358,6 +359,7 @@ export function call_outbound_frame(p: usize, allowPartial: i32): i32 {
   const ring = load<usize>(p, F_RING);
   const avail = ring_available(ring);
   frameBytes = 0;
+  frameEnergyDb = -100;
   const prefixLen = load<i32>(p, F_PREFIX_LEN);
   if (prefixLen == 0) return 0;
   if (avail == 0 || (avail < FRAME_BYTES && allowPartial == 0)) return 0;
@@ -369,8 +371,37 @@ export function call_outbound_frame(p: usize, allowPartial: i32): i32 {
   store<u8>(OUT_FRAME + <usize>w, 0x7D, 1);  // }
   store<u8>(OUT_FRAME + <usize>w, 0x7D, 2);  // }
   frameBytes = n;
+  frameEnergyDb = frameEnergy(n);
   return w + 3;
 }
+
+/**
+ * Level of the frame just built, as the caller's VAD would measure it (20 ms energy, dBFS, >= -100):
+ * the bridge's echo gate compares the inbound level with what the bot played, and measuring here
+ * costs a decode and a dot product instead of decoding the message again from JS.
+ */
+function frameEnergy(n: i32): f32 {
+  ulaw_decode_block(MULAW_BUF, PCM8_BUF, n);
+  let acc = i64x2.splat(0);
+  const vecBytes = (n & ~7) << 1;
+  for (let i = 0; i < vecBytes; i += 16) {
+    const v = v128.load(PCM8_BUF + <usize>i);
+    // a*a + b*b <= 2^31 per lane: exact when widened unsigned (see vad.ts sumSquares80).
+    const d = i32x4.dot_i16x8_s(v, v);
+    acc = i64x2.add(acc, i64x2.extend_low_i32x4_u(d));
+    acc = i64x2.add(acc, i64x2.extend_high_i32x4_u(d));
+  }
+  let sum = i64x2.extract_lane(acc, 0) + i64x2.extract_lane(acc, 1);
+  for (let i = n & ~7; i < n; i++) {
+    const x = <i64>load<i16>(PCM8_BUF + (<usize>i << 1));
+    sum += x * x;
+  }
+  const db = <f32>(10.0 * Math.log10(<f64>sum / (<f64>n * 1073741824.0) + 1e-10));
+  return db < -100 ? -100 : db;
+}
+
+/** Energy of the frame built by the last call_outbound_frame, dBFS (-100 for none). */
+export function call_frame_energy_db(): f32 { return frameEnergyDb; }
 
 /** Room left in the outbound ring, in mu-law bytes. */
 export function call_queue_space(p: usize): i32 { return ring_space(load<usize>(p, F_RING)); }

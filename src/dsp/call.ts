@@ -48,6 +48,8 @@ interface CallExports extends DspExports {
   vad_set_params(p: number, thresholdDb: number, minSpeechMs: number, hangoverMs: number,
     botThresholdDb: number, botMinSpeechMs: number): void;
   vad_energy_db(p: number): number;
+  vad_floor_db(p: number): number;
+  call_frame_energy_db(): number;
 }
 
 /** Per-thread scratch shared by every call on this thread (one message is in flight at a time). */
@@ -235,6 +237,29 @@ export class CallDsp {
 
   /** Audio bytes (8 kHz mu-law, 8 per ms) in the frame built by the last nextFrame. */
   lastFrameBytes(): number { return this.ex.call_frame_bytes(); }
+
+  /** Level of the frame built by the last nextFrame (20 ms energy, dBFS, -100 for none). */
+  lastFrameEnergyDb(): number { return this.ex.call_frame_energy_db(); }
+
+  /** The caller VAD's noise floor estimate, dBFS. */
+  vadFloorDb(): number { return this.ptr === 0 ? -100 : this.ex.vad_floor_db(this.ex.call_vad(this.ptr)); }
+
+  /**
+   * Sets every VAD parameter at once without allocating: the echo gate retunes the bot-mode
+   * threshold per inbound frame. setVad() is the friendlier form for call setup.
+   */
+  setVadParams(thresholdDb: number, minSpeechMs: number, hangoverMs: number, botThresholdDb: number,
+    botMinSpeechMs: number): void {
+    if (this.ptr === 0) return;
+    const v = this.vad; // our own copy: updated in place so a later setVad() merges over these
+    v.thresholdDb = thresholdDb;
+    v.minSpeechMs = minSpeechMs;
+    v.hangoverMs = hangoverMs;
+    v.botThresholdDb = botThresholdDb;
+    v.botMinSpeechMs = botMinSpeechMs;
+    this.ex.vad_set_params(this.ex.call_vad(this.ptr), thresholdDb, minSpeechMs, hangoverMs, botThresholdDb,
+      botMinSpeechMs);
+  }
 
   queuedBytes(): number { return this.ptr === 0 ? 0 : this.ex.call_queued_bytes(this.ptr); }
   queueSpace(): number { return this.ptr === 0 ? 0 : this.ex.call_queue_space(this.ptr); }

@@ -18,6 +18,7 @@ import {
 } from '../../src/dsp/call.js';
 import { decodeMulaw, encodeMulaw } from '../../src/dsp/g711.js';
 import { loadDsp } from '../../src/dsp/wasm.js';
+import { Vad } from '../../src/dsp/vad.js';
 
 interface RawExports {
   memory: WebAssembly.Memory;
@@ -741,5 +742,27 @@ describe('VAD flags', () => {
     // and the step is one that a different threshold would judge differently
     const other = { ...DEFAULT_VAD, thresholdDb: DEFAULT_VAD.thresholdDb + 6 };
     expect(vadRef(decodeMulaw(m), 160, other, false)).not.toEqual(kernel);
+  });
+});
+
+describe('outbound frame level (for the echo gate)', () => {
+  it('equals the 20 ms energy the VAD measures on the same decoded frame', () => {
+    const dsp = new CallDsp({ format: 'pcmu' });
+    dsp.setStreamSid('MZlevel');
+    const pcm = new Int16Array(160 * 3);
+    for (let i = 0; i < pcm.length; i++) pcm[i] = Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 8000) * (1 + (i >> 7)));
+    const mu = encodeMulaw(pcm);
+    const delta = JSON.stringify({ type: 'response.output_audio.delta', item_id: 'it1', delta: Buffer.from(mu).toString('base64') });
+    expect(dsp.outboundMessage(Buffer.from(delta))).toBeGreaterThan(0);
+    for (let f = 0; f < 3; f++) {
+      expect(dsp.nextFrame(false)).not.toBeNull();
+      const meter = new Vad();
+      meter.process(decodeMulaw(mu.subarray(f * 160, f * 160 + 160)));
+      expect(dsp.lastFrameEnergyDb()).toBeCloseTo(meter.energyDb, 4);
+      meter.free();
+    }
+    expect(dsp.nextFrame(true)).toBeNull();
+    expect(dsp.lastFrameEnergyDb()).toBe(-100);
+    dsp.free();
   });
 });
