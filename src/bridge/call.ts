@@ -12,7 +12,6 @@ import {
   type ModelAudioFormat,
   type VadParams,
 } from '../dsp/call.js';
-import { loadDsp, type DspExports } from '../dsp/wasm.js';
 import { badMessageKind, NOOP_METRICS, type BridgeMetrics } from '../metrics.js';
 import type { ModelLink } from '../model/client.js';
 import type { ServerEvent } from '../model/protocol.js';
@@ -121,12 +120,6 @@ export interface CallStats {
 
 /** `{"type":"input_audio_buffer.append","audio":"` + `"}`: the append message around its base64. */
 const APPEND_OVERHEAD = 47;
-
-/** The outbound ring, for the drop-oldest policy (CallDsp exposes only its queue totals). */
-interface RingExports extends DspExports {
-  call_ring(p: number): number;
-  ring_skip(p: number, n: number): number;
-}
 
 export class Call {
   readonly dsp: CallDsp;
@@ -538,9 +531,7 @@ export class Call {
     }
     const drop = Math.min(need - space, this.dsp.queuedBytes());
     if (drop <= 0) return;
-    const ex = loadDsp() as RingExports;
-    const ptr = (this.dsp as unknown as { ptr: number }).ptr;
-    const dropped = ex.ring_skip(ex.call_ring(ptr), drop);
+    const dropped = this.dsp.dropOldest(drop);
     this.unqueued(dropped);
     const ms = dropped / 8;
     this.stats.botAudioDroppedMs += ms;
@@ -735,7 +726,7 @@ export class Call {
       if (frame === null) break;
       const bytes = this.dsp.lastFrameBytes();
       // Twilio plays it when its buffer reaches it: now if the buffer ran dry.
-      this.echo.sent(frame.length, bytes, t + Math.max(0, pb.bufferedMs(t)), t);
+      this.echo.sent(bytes, t + Math.max(0, pb.bufferedMs(t)), t);
       this.carrier.send(frame);
       surplus -= bytes;
       this.stats.framesOut++;

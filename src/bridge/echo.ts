@@ -12,43 +12,11 @@
 // quiet, or stopped more than windowMs ago, the threshold is the normal one: no fixed "bot mode"
 // penalty. Measured trade-off: test/e2e/tools/echo-sweep.ts, summarised in test/e2e/echo.test.ts.
 //
-// The reference level of each outbound frame is measured in the DSP core (the frame's mu-law
-// decoded, its energy taken by a VAD used as a meter): a few WASM calls per 20 ms frame, no JS
-// loop over samples, no allocation. The play time of each frame is the pacer's estimate (when
-// Twilio's buffer reaches it).
+// The reference level of each outbound frame is measured in the DSP core while it builds the
+// frame (call_frame_energy_db: the same 20 ms energy the caller's VAD measures); the play time of
+// each frame is the pacer's estimate (when Twilio's buffer reaches it). No JS loop over samples,
+// no allocation per frame.
 import type { CallDsp } from '../dsp/call.js';
-import { loadDsp, type DspExports } from '../dsp/wasm.js';
-
-interface EchoExports extends DspExports {
-  b64_decode(src: number, n: number, dst: number): number;
-  ulaw_decode_block(src: number, dst: number, n: number): void;
-  vad_new(): number;
-  vad_reset(p: number): void;
-  vad_process(p: number, pcm: number, n: number, botPlaying: number): number;
-  vad_energy_db(p: number): number;
-  vad_floor_db(p: number): number;
-  vad_set_params(p: number, thr: number, minMs: number, hangMs: number, botThr: number, botMinMs: number): void;
-  call_vad(p: number): number;
-  call_frame_ptr(): number;
-}
-
-/** Per-thread meter: one message is measured at a time, so every call shares it. */
-interface Meter {
-  ex: EchoExports;
-  vad: number;
-  mulaw: number;
-  pcm: number;
-}
-let meter: Meter | undefined;
-
-function getMeter(): Meter {
-  const ex = loadDsp() as EchoExports;
-  if (!meter) {
-    // Allocated once per thread, at the first call's start (memory may grow only then).
-    meter = { ex, vad: ex.vad_new(), mulaw: ex.dsp_alloc(512), pcm: ex.dsp_alloc(1024) };
-  }
-  return meter;
-}
 
 /** Default for ECHO_MARGIN_DB: see test/e2e/tools/echo-sweep.ts (8 rejects a 10 dB echo return loss). */
 export const DEFAULT_ECHO_MARGIN_DB = 8;
@@ -81,8 +49,6 @@ export class EchoGate {
   private readonly level = new Float32Array(SLOTS);
   private head = 0;
   private count = 0;
-  private readonly m: Meter;
-  private readonly vad: number;
   private botThr: number;
   /** The threshold (above floor) used for the last inbound frame while bot audio may echo. */
   lastBotThresholdDb = 0;
@@ -91,35 +57,18 @@ export class EchoGate {
 
   constructor(
     private readonly opts: EchoGateOptions,
-    dsp: CallDsp,
+    private readonly dsp: CallDsp,
   ) {
-    this.m = getMeter();
-    // The call's own VAD: CallDsp does not expose it yet (see the report), so its state pointer
-    // is read here. It is only used for the floor and the bot threshold, once per inbound frame.
-    const ptr = (dsp as unknown as { ptr: number }).ptr;
-    this.vad = this.m.ex.call_vad(ptr);
     this.botThr = opts.thresholdDb;
     this.apply(opts.thresholdDb);
   }
 
   /**
-   * Measures the frame the last dsp.nextFrame() built (`len` message bytes carrying `bytes` of
-   * mu-law) and records that it plays from `startMs`; `t` is now.
+   * Records the frame the last dsp.nextFrame() built (`bytes` of mu-law, at the level the DSP
+   * measured) as playing from `startMs`; `t` is now.
    */
-  sent(len: number, bytes: number, startMs: number, t: number): void {
-    const { ex, vad, mulaw, pcm } = this.m;
-    let db = SILENT_DB;
-    if (bytes > 0) {
-      // The message ends with the payload then `"}}`; the payload is the base64 of `bytes`.
-      const b64 = Math.ceil(bytes / 3) * 4;
-      const n = ex.b64_decode(ex.call_frame_ptr() + len - 3 - b64, b64, mulaw);
-      if (n > 0) {
-        ex.ulaw_decode_block(mulaw, pcm, n);
-        ex.vad_reset(vad);
-        ex.vad_process(vad, pcm, n, 0);
-        db = ex.vad_energy_db(vad);
-      }
-    }
+  sent(bytes: number, startMs: number, t: number): void {
+    const db = bytes > 0 ? this.dsp.lastFrameEnergyDb() : SILENT_DB;
     const endMs = startMs + bytes / 8;
     // Intervals whose echo can no longer arrive are forgotten.
     const expired = t - this.opts.windowMs;
@@ -179,7 +128,7 @@ export class EchoGate {
       if (this.botThr !== o.thresholdDb) this.apply(o.thresholdDb);
       return false;
     }
-    const floor = this.m.ex.vad_floor_db(this.vad);
+    const floor = this.dsp.vadFloorDb();
     const thr = Math.max(o.thresholdDb, ref - o.marginDb - floor);
     this.lastEchoPossible = thr > o.thresholdDb;
     this.lastBotThresholdDb = thr;
@@ -193,6 +142,6 @@ export class EchoGate {
     const o = this.opts;
     // With no echo possible, bot mode is the normal mode: same threshold, same confirmation.
     const botMin = botThr > o.thresholdDb ? o.botMinSpeechMs : o.minSpeechMs;
-    this.m.ex.vad_set_params(this.vad, o.thresholdDb, o.minSpeechMs, o.hangoverMs, botThr, botMin);
+    this.dsp.setVadParams(o.thresholdDb, o.minSpeechMs, o.hangoverMs, botThr, botMin);
   }
 }

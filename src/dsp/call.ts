@@ -33,6 +33,8 @@ interface CallExports extends DspExports {
   call_frame_ptr(): number;
   call_frame_bytes(): number;
   call_vad(p: number): number;
+  call_ring(p: number): number;
+  ring_skip(p: number, n: number): number;
   call_gap_ms(p: number): number;
   call_item_ptr(p: number): number;
   call_item_len(p: number): number;
@@ -237,6 +239,11 @@ export class CallDsp {
 
   /** Audio bytes (8 kHz mu-law, 8 per ms) in the frame built by the last nextFrame. */
   lastFrameBytes(): number { return this.ex.call_frame_bytes(); }
+
+  /** Drops up to `bytes` of the oldest queued bot audio (backpressure policy); returns how many. */
+  dropOldest(bytes: number): number {
+    return this.ptr === 0 ? 0 : this.ex.ring_skip(this.ex.call_ring(this.ptr), bytes);
+  }
 
   /** Level of the frame built by the last nextFrame (20 ms energy, dBFS, -100 for none). */
   lastFrameEnergyDb(): number { return this.ex.call_frame_energy_db(); }
