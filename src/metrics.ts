@@ -95,7 +95,12 @@ export const BARGE_IN_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 
 export const FIRST_AUDIO_BUCKETS = [0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10];
 export const TRUNCATION_MS_BUCKETS = [0, 10, 20, 40, 60, 80, 100, 150, 200, 400, 1000];
 
-const OUTCOMES: CallOutcome[] = ['completed', 'hangup', 'model_failed', 'no_start', 'bad_stream', 'shutdown'];
+// Every outcome, so each series exists (at 0) from the first scrape; typed so a new outcome must be listed.
+const OUTCOMES_BY_NAME: Record<CallOutcome, true> = {
+  completed: true, hangup: true, model_failed: true, no_start: true, bad_stream: true, flood: true,
+  model_error: true, shutdown: true,
+};
+const OUTCOMES = Object.keys(OUTCOMES_BY_NAME) as CallOutcome[];
 const BAD_KINDS: BadMessageKind[] = ['json', 'invalid', 'unknown_event', 'base64', 'too_large', 'binary', 'duplicate_start', 'before_start', 'other'];
 const REJECT_REASONS: UpgradeRejectReason[] = ['draining', 'capacity', 'rate_limited', 'bad_signature', 'bad_request'];
 
