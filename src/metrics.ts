@@ -196,7 +196,7 @@ export class PromMetrics implements BridgeMetrics {
       buckets: FIRST_AUDIO_BUCKETS, registers,
     });
     this.truncation = new Histogram({
-      name: `${p}truncation_error_ms`, help: 'audio_end_ms of a truncate vs audio actually played (absolute, ms).',
+      name: `${p}truncation_error_ms`, help: 'audio_end_ms of a truncate minus the audio of that item confirmed played by echoed marks: the estimated part, an upper bound on the error (ms).',
       buckets: TRUNCATION_MS_BUCKETS, registers,
     });
     this.modelErrors = new Counter({ name: `${p}model_errors_total`, help: 'Model error events by code.', labelNames: ['code'], registers });

@@ -864,6 +864,7 @@ export class Call {
         audio_end_ms: heard.audioEndMs,
       });
       this.stats.truncations.push({ itemId: heard.itemId, audioEndMs: heard.audioEndMs, sentMs: heard.sentMs });
+      this.metrics.truncationError(heard.audioEndMs - heard.confirmedMs);
     }
     this.dsp.dropCurrentItem();
     this.echo.cleared(t);

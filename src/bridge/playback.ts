@@ -23,6 +23,8 @@ export interface Heard {
   /** ms of the item the caller heard, in [0, sentMs]. */
   audioEndMs: number;
   sentMs: number;
+  /** ms of the item confirmed played by an echoed mark: audioEndMs minus this was estimated. */
+  confirmedMs: number;
 }
 
 export class Playback {
@@ -84,7 +86,7 @@ export class Playback {
     if (next && est > next.ms) est = next.ms;
     if (est < item.confirmedMs) est = item.confirmedMs;
     const audioEndMs = Math.max(0, Math.min(item.sentMs, Math.round(est)));
-    return { itemId: item.id, audioEndMs, sentMs: item.sentMs };
+    return { itemId: item.id, audioEndMs, sentMs: item.sentMs, confirmedMs: item.confirmedMs };
   }
 
   /** After a clear at time t: Twilio holds nothing, pending marks will echo unplayed. */

@@ -2,6 +2,7 @@
 // the caller was hearing is the one truncated even when a newer item is already queued behind it,
 // nothing cut plays later, and a barge-in before Twilio's `start` cannot break the call.
 import { describe, expect, it } from 'vitest';
+import { NOOP_METRICS } from '../../src/metrics.js';
 import { frame, makeCall, mediaMsg, ready, startMsg, text, type Rig } from './fakes.js';
 
 const LOUD = Uint8Array.from({ length: 160 }, (_, i) => (i & 1 ? 0x80 : 0x00));
@@ -90,5 +91,22 @@ describe('barge-in and item order', () => {
     ticks(r, 300);
     expect(sentOf(r, 0x21)).toBe(0);
     expect(r.call.ended).toBe(false);
+  });
+});
+
+describe('barge-in metrics', () => {
+  it('records how much of audio_end_ms was estimated beyond what marks confirmed', async () => {
+    const observed: number[] = [];
+    const metrics = { ...NOOP_METRICS, truncationError: (ms: number) => observed.push(ms) };
+    const r = makeCall({ metrics });
+    await ready(r);
+    text(r, startMsg());
+    r.model.event({ type: 'response.created', response: { id: 'r1' } });
+    r.model.delta('A', frame(0x21, 3200), 'r1'); // 400 ms
+    ticks(r, 200);
+    talk(r, { n: 1 });
+    const end = r.model.events('conversation.item.truncate')[0].audio_end_ms as number;
+    // No mark was echoed by the fake carrier: all of audio_end_ms is the pacer's estimate.
+    expect(observed).toEqual([end]);
   });
 });
