@@ -68,9 +68,11 @@ export class Playback {
 
   /** A mark echo: true if it confirms playback, false if unknown or emptied by a clear. */
   played(name: string, _t: number): boolean {
-    const i = this.pending.findIndex((m) => m.name === name);
-    if (i < 0) return false;
-    const m = this.pending[i];
+    const pending = this.pending;
+    let i = 0;
+    while (i < pending.length && pending[i].name !== name) i++;
+    if (i === pending.length) return false;
+    const m = pending[i];
     // Twilio echoes in order, so earlier marks were passed too.
     this.pending.splice(0, i + 1);
     m.item.confirmedMs = Math.max(m.item.confirmedMs, m.ms);
