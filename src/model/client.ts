@@ -3,8 +3,6 @@
 // that the bridge scans in WASM straight from the received bytes, and appends that the bridge
 // builds in WASM memory and sends without ever making a JS string.
 import { randomFillSync } from 'node:crypto';
-import { createRequire } from 'node:module';
-import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import {
   buildSessionUpdate,
@@ -84,9 +82,8 @@ export function isAudioDeltaPrefix(buf: Buffer): boolean {
 }
 
 // ws skips masking (and then writes the caller's buffer itself, possibly later) when the random
-// mask is all zero. Control messages go through ws; if a zero mask ever reached sendRaw's ws
-// fallback, its bytes (WASM scratch memory, reused on the next frame) could be written late.
-// So the mask is never zero: then ws always masks into a fresh buffer before send returns.
+// mask is all zero. sendRaw's bytes live in WASM scratch memory that is reused on the next frame,
+// so the mask must never be zero: then ws always masks into a fresh buffer before send returns.
 const maskPool = Buffer.alloc(4096);
 let maskPos = maskPool.length;
 function generateMask(mask: Buffer): void {
@@ -98,74 +95,6 @@ function generateMask(mask: Buffer): void {
   mask[1] = maskPool[maskPos++];
   mask[2] = maskPool[maskPos++];
   mask[3] = maskPool[maskPos++] | ((mask[0] | mask[1] | mask[2]) === 0 ? 1 : 0);
-}
-
-type MaskFn = (source: Uint8Array, mask: Uint8Array, output: Uint8Array, offset: number, length: number) => void;
-
-/** XOR-copies `length` bytes of source into output at offset under the 4-byte mask. */
-function maskJs(source: Uint8Array, mask: Uint8Array, output: Uint8Array, offset: number, length: number): void {
-  const m0 = mask[0], m1 = mask[1], m2 = mask[2], m3 = mask[3];
-  let i = 0;
-  for (; i + 4 <= length; i += 4) {
-    output[offset + i] = source[i] ^ m0;
-    output[offset + i + 1] = source[i + 1] ^ m1;
-    output[offset + i + 2] = source[i + 2] ^ m2;
-    output[offset + i + 3] = source[i + 3] ^ m3;
-  }
-  for (; i < length; i++) output[offset + i] = source[i] ^ mask[i & 3];
-}
-
-// The same native masking ws itself uses when it can load bufferutil (~4x the JS loop on a
-// 1.3 kB pcm24k append); the JS loop otherwise, and under WS_NO_BUFFER_UTIL like ws.
-function loadMask(): MaskFn {
-  if (process.env.WS_NO_BUFFER_UTIL) return maskJs;
-  try {
-    const bu = createRequire(import.meta.url)('bufferutil') as { mask?: MaskFn };
-    if (typeof bu.mask === 'function') {
-      const out = Buffer.alloc(6);
-      bu.mask(Buffer.from([1, 2, 3, 4, 5, 6]), Buffer.from([1, 1, 1, 1]), out, 0, 6);
-      if (out[0] === 0 && out[5] === 7) return bu.mask;
-    }
-  } catch {
-    // not installed: JS masking
-  }
-  return maskJs;
-}
-const applyMask: MaskFn = loadMask();
-const frameMask = Buffer.alloc(4);
-
-/**
- * One complete masked TEXT frame (RFC 6455 §5.2, client to server: FIN, opcode 1, MASK) of
- * `payload`, in a single fresh buffer: header, mask key, then the payload XOR-copied under it.
- */
-export function maskedTextFrame(payload: Uint8Array): Buffer {
-  const n = payload.length;
-  const head = n <= 125 ? 2 : n <= 0xffff ? 4 : 10;
-  const frame = Buffer.allocUnsafe(head + 4 + n);
-  frame[0] = 0x81;
-  if (head === 2) frame[1] = 0x80 | n;
-  else if (head === 4) {
-    frame[1] = 0x80 | 126;
-    frame[2] = n >>> 8;
-    frame[3] = n & 0xff;
-  } else {
-    frame[1] = 0x80 | 127;
-    frame.writeUInt32BE(0, 2);
-    frame.writeUInt32BE(n >>> 0, 6);
-  }
-  generateMask(frameMask);
-  frame[head] = frameMask[0];
-  frame[head + 1] = frameMask[1];
-  frame[head + 2] = frameMask[2];
-  frame[head + 3] = frameMask[3];
-  if (n > 0) applyMask(payload, frameMask, frame, head + 4, n);
-  return frame;
-}
-
-/** The ws internals sendRaw writes past: its socket, and its sender's queue (non-empty only while deflating or reading a Blob). */
-interface WsInternals {
-  _socket: Socket | null;
-  _sender: { _state?: number; _queue?: unknown[] } | null;
 }
 
 function closeReason(reason: string): string {
@@ -264,19 +193,6 @@ export class ModelConnection implements ModelLink {
   sendRaw(bytes: Uint8Array): void {
     if (this.ws.readyState !== WebSocket.OPEN) {
       this.stats.droppedSends++;
-      return;
-    }
-    // The frame is written to the socket directly: ws.send costs about 1.5x this per append
-    // (option object, view -> Buffer, frame list, its own mask copy) and this is the hottest
-    // send of the bridge (50 appends per call-second). Same bytes on the wire, same socket, in
-    // order with ws's own writes (ws writes synchronously unless its sender queues, which it
-    // does only for deflate, off here, or Blobs, never sent here: then ws.send keeps the order).
-    // ws.bufferedAmount still counts these bytes (it reads the socket's writable length).
-    const ws = this.ws as unknown as WsInternals;
-    const socket = ws._socket;
-    const sender = ws._sender;
-    if (socket !== null && sender !== null && !sender._state && !sender._queue?.length && !socket.destroyed) {
-      socket.write(maskedTextFrame(bytes));
       return;
     }
     this.ws.send(bytes, { binary: false });
