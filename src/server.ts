@@ -134,17 +134,18 @@ export function startBridge(config: Config, log: Logger, deps: BridgeDeps = {}):
       }
       chunks.push(Buffer.from(chunk.slice(0)));
       if (!isLast || aborted) return;
-      const body = Buffer.concat(chunks).toString('utf8');
-      const form = method === 'post' ? formParams(body) : formParams(path.split('?')[1] ?? '');
-      res.cork(() => answerIncomingCall(res, host, path, signature, form));
+      const post = method === 'post';
+      const form = post ? formParams(Buffer.concat(chunks).toString('utf8')) : formParams(path.split('?')[1] ?? '');
+      // Twilio signs the URL (query included) plus the POST body's params: a GET signs no params.
+      res.cork(() => answerIncomingCall(res, host, path, signature, post ? form : {}, form));
     });
   });
 
   function answerIncomingCall(res: uWS.HttpResponse, host: string, path: string, signature: string,
-    form: Record<string, string | string[]>): void {
+    signedParams: Record<string, string | string[]>, form: Record<string, string | string[]>): void {
     if (config.twilioAuthToken) {
       const url = httpsOrigin(config, host) + path;
-      if (!validateRequest(config.twilioAuthToken, signature, url, form)) {
+      if (!validateRequest(config.twilioAuthToken, signature, url, signedParams)) {
         log.warn({ path }, 'rejected /incoming-call: bad X-Twilio-Signature');
         res.writeStatus('403 Forbidden').end('invalid signature');
         return;

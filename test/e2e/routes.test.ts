@@ -100,6 +100,17 @@ describe('X-Twilio-Signature', () => {
     expect((await post(q, FORM, { 'X-Twilio-Signature': qs })).status).toBe(200);
   });
 
+  it('a signed GET /incoming-call: Twilio signs the URL with its query string and no body params', async () => {
+    rig = await signedRig();
+    const query = new URLSearchParams(FORM).toString();
+    const url = `${rig.httpUrl}/incoming-call?${query}`;
+    const sig = computeSignature(TOKEN, `${PUBLIC}/incoming-call?${query}`, {});
+    const res = await fetch(url, { headers: { 'X-Twilio-Signature': sig } });
+    expect(res.status).toBe(200);
+    expect(parameters(await res.text()).From).toBe(FORM.From);
+    expect((await fetch(url, { headers: { 'X-Twilio-Signature': computeSignature(TOKEN, `${PUBLIC}/incoming-call`, FORM) } })).status).toBe(403);
+  });
+
   it('the media-stream upgrade: missing or bad signature -> 403 and no model session', async () => {
     rig = await signedRig();
     const wsUrl = rig.wsUrl;
