@@ -840,7 +840,10 @@ export class Call {
     const heard = current ? pb.heard(t) : null;
     // Twilio's buffer first (what the caller hears), then the model, all in this same tick.
     // (Before `start` nothing was sent: there is no Twilio buffer to clear, nor a streamSid.)
-    if (this.botAudible(t) && this.streamSid) this.carrier.send(serializeClear(this.streamSid));
+    // Twilio plays behind our estimate (network, its jitter buffer): audio that played within
+    // the last lead may still be in its buffer, and a clear that finds nothing costs nothing.
+    const mayHold = this.dsp.queuedBytes() > 0 || this.playback.bufferedMs(t) > -this.opts.playbackLeadMs;
+    if (mayHold && this.streamSid) this.carrier.send(serializeClear(this.streamSid));
     // t: when the onset frame arrived.
     this.metrics.bargeIn((this.now() - t) / 1000);
     if (this.activeResponse !== undefined) {

@@ -110,3 +110,21 @@ describe('barge-in metrics', () => {
     expect(observed).toEqual([end]);
   });
 });
+
+describe('barge-in between real-time deltas', () => {
+  it('clears Twilio when the bot played moments ago, though our estimate says its buffer just ran dry', async () => {
+    const r = makeCall();
+    await ready(r);
+    text(r, startMsg());
+    r.model.event({ type: 'response.created', response: { id: 'r1' } });
+    // Silence first, so the VAD's floor settles (as in talk()), while no bot audio is out.
+    const seq = { n: 1 };
+    for (let i = 0; i < 10; i++) text(r, mediaMsg(seq.n++, frame(0xff)));
+    r.model.delta('A', frame(0x21, 160), 'r1'); // one 20 ms frame, sent at once
+    ticks(r, 30); // the estimate says Twilio ran dry 10 ms ago; the next delta is late
+    for (let i = 0; i < 20 && r.call.stats.bargeIns === 0; i++) text(r, mediaMsg(seq.n++, LOUD));
+    expect(r.call.stats.bargeIns).toBe(1);
+    expect(r.carrier.json().filter((m) => m.event === 'clear').length).toBe(1);
+    expect(r.model.events('response.cancel').length).toBe(1);
+  });
+});
