@@ -9,6 +9,7 @@ export interface BenchExports extends DspExports {
   b64_encode(src: number, n: number, dst: number): number;
   b64_decode(src: number, n: number, dst: number): number;
   json_find_string(msg: number, len: number, key: number, keyLen: number): number;
+  json_find_strings(msg: number, len: number, keys: number, count: number): number;
   json_last_len(): number;
   resampler_new(inRate: number, outRate: number): number;
   resampler_free(p: number): void;
