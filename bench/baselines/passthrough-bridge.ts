@@ -6,59 +6,27 @@
 // per-message work as the sample; the sample's console logging is left out (it would only make
 // the baseline slower), and `ws`'s own HTTP server stands in for fastify.
 // Used by `npm run loadtest` as the peer of voicebridge's AUDIO_FORMAT=pcmu mode.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
+import { serveBaseline, type BaselineBridge, type BaselineOptions } from './serve.js';
 
-export interface BaselineOptions {
-  host?: string;
-  port?: number;
-  /** Like OPENAI_BASE_URL, e.g. http://127.0.0.1:PORT/v1 */
-  modelBaseUrl: string;
-  apiKey: string;
-  model?: string;
-}
-
-export interface BaselineBridge {
-  port: number;
-  activeCalls(): number;
-  /** Exceptions and socket errors seen (the sample would console.error them). */
-  errors(): number;
-  close(): Promise<void>;
-}
-
-function realtimeUrl(base: string, model: string): string {
-  return `${base.replace(/^http/, 'ws').replace(/\/+$/, '')}/realtime?model=${encodeURIComponent(model)}`;
-}
+export type { BaselineBridge, BaselineOptions };
 
 export function startPassthroughBridge(opts: BaselineOptions): Promise<BaselineBridge> {
-  const model = opts.model ?? 'gpt-realtime';
-  const url = realtimeUrl(opts.modelBaseUrl, model);
-  const active = new Set<WebSocket>();
-  let errors = 0;
-
-  const http = createServer((_req, res) => {
-    res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ message: 'Twilio Media Stream Server is running!' }));
-  });
-  const wss = new WebSocketServer({ server: http, path: '/media-stream' });
-
-  wss.on('connection', (connection) => {
-    active.add(connection);
+  return serveBaseline(opts, { message: 'Twilio Media Stream Server is running!' }, (connection, call) => {
     let streamSid: string | null = null;
     let latestMediaTimestamp = 0;
     let lastAssistantItem: string | null = null;
     let markQueue: string[] = [];
     let responseStartTimestampTwilio: number | null = null;
 
-    const openAiWs = new WebSocket(url, { headers: { Authorization: `Bearer ${opts.apiKey}` } });
+    const openAiWs = new WebSocket(call.modelUrl, { headers: { Authorization: `Bearer ${call.apiKey}` } });
 
     const initializeSession = () => {
       const sessionUpdate = {
         type: 'session.update',
         session: {
           type: 'realtime',
-          model,
+          model: opts.model ?? 'gpt-realtime',
           output_modalities: ['audio'],
           audio: {
             input: { format: { type: 'audio/pcmu' }, turn_detection: { type: 'server_vad' } },
@@ -107,7 +75,7 @@ export function startPassthroughBridge(opts: BaselineOptions): Promise<BaselineB
         }
         if (response.type === 'input_audio_buffer.speech_started') handleSpeechStartedEvent();
       } catch {
-        errors++;
+        call.error();
       }
     });
 
@@ -133,32 +101,14 @@ export function startPassthroughBridge(opts: BaselineOptions): Promise<BaselineB
             break;
         }
       } catch {
-        errors++;
+        call.error();
       }
     });
 
     connection.on('close', () => {
-      active.delete(connection);
       if (openAiWs.readyState === WebSocket.OPEN) openAiWs.close();
       else if (openAiWs.readyState === WebSocket.CONNECTING) openAiWs.terminate();
     });
-    connection.on('error', () => { errors++; });
-    openAiWs.on('error', () => { errors++; });
-  });
-
-  return new Promise((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
-      resolve({
-        port: (http.address() as AddressInfo).port,
-        activeCalls: () => active.size,
-        errors: () => errors,
-        close: () => new Promise<void>((done) => {
-          for (const c of active) c.terminate();
-          wss.close();
-          http.close(() => done());
-        }),
-      });
-    });
+    openAiWs.on('error', call.error);
   });
 }

@@ -5,25 +5,10 @@
 // the model's speech_started with truncate + clear). The tables are the fast kind (one load per
 // sample), so this is a fair, not a strawman, peer of voicebridge's AUDIO_FORMAT=pcm24k mode.
 // Used by `npm run loadtest`.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
+import { serveBaseline, type BaselineBridge, type BaselineOptions } from './serve.js';
 
-export interface BaselineOptions {
-  host?: string;
-  port?: number;
-  /** Like OPENAI_BASE_URL, e.g. http://127.0.0.1:PORT/v1 */
-  modelBaseUrl: string;
-  apiKey: string;
-  model?: string;
-}
-
-export interface BaselineBridge {
-  port: number;
-  activeCalls(): number;
-  errors(): number;
-  close(): Promise<void>;
-}
+export type { BaselineBridge, BaselineOptions };
 
 // ---- G.711 mu-law (the classic Sun g711.c arithmetic, tabulated) ------------------------------
 
@@ -92,38 +77,22 @@ function pcm16ToBase64(pcm: Int16Array): string {
   return Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString('base64');
 }
 
-function realtimeUrl(base: string, model: string): string {
-  return `${base.replace(/^http/, 'ws').replace(/\/+$/, '')}/realtime?model=${encodeURIComponent(model)}`;
-}
-
 export function startTranscodingBridge(opts: BaselineOptions): Promise<BaselineBridge> {
-  const model = opts.model ?? 'gpt-realtime';
-  const url = realtimeUrl(opts.modelBaseUrl, model);
-  const active = new Set<WebSocket>();
-  let errors = 0;
-
-  const http = createServer((_req, res) => {
-    res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ ok: true }));
-  });
-  const wss = new WebSocketServer({ server: http, path: '/media-stream' });
-
-  wss.on('connection', (twilio) => {
-    active.add(twilio);
+  return serveBaseline(opts, { ok: true }, (twilio, call) => {
     let streamSid: string | null = null;
     let latestMediaTimestamp = 0;
     let responseStartTimestamp: number | null = null;
     let lastAssistantItem: string | null = null;
     let markQueue: string[] = [];
 
-    const openAi = new WebSocket(url, { headers: { Authorization: `Bearer ${opts.apiKey}` } });
+    const openAi = new WebSocket(call.modelUrl, { headers: { Authorization: `Bearer ${call.apiKey}` } });
 
     openAi.on('open', () => {
       openAi.send(JSON.stringify({
         type: 'session.update',
         session: {
           type: 'realtime',
-          model,
+          model: opts.model ?? 'gpt-realtime',
           output_modalities: ['audio'],
           audio: {
             input: { format: { type: 'audio/pcm', rate: 24000 }, turn_detection: { type: 'server_vad' } },
@@ -168,7 +137,7 @@ export function startTranscodingBridge(opts: BaselineOptions): Promise<BaselineB
             break;
         }
       } catch {
-        errors++;
+        call.error();
       }
     });
 
@@ -198,32 +167,14 @@ export function startTranscodingBridge(opts: BaselineOptions): Promise<BaselineB
             break;
         }
       } catch {
-        errors++;
+        call.error();
       }
     });
 
     twilio.on('close', () => {
-      active.delete(twilio);
       if (openAi.readyState === WebSocket.OPEN) openAi.close();
       else if (openAi.readyState === WebSocket.CONNECTING) openAi.terminate();
     });
-    twilio.on('error', () => { errors++; });
-    openAi.on('error', () => { errors++; });
-  });
-
-  return new Promise((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
-      resolve({
-        port: (http.address() as AddressInfo).port,
-        activeCalls: () => active.size,
-        errors: () => errors,
-        close: () => new Promise<void>((done) => {
-          for (const c of active) c.terminate();
-          wss.close();
-          http.close(() => done());
-        }),
-      });
-    });
+    openAi.on('error', call.error);
   });
 }
