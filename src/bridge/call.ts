@@ -6,8 +6,10 @@ import {
   CallDsp,
   DELTA_DROPPED,
   DELTA_NEW_ITEM,
+  ERR_BASE64,
   ERR_NEEDS_PARSE,
   ERR_NOT_MEDIA,
+  ERR_TOO_LARGE,
   VAD_ONSET,
   type ModelAudioFormat,
   type VadParams,
@@ -247,7 +249,7 @@ export class Call {
     }
     if (code !== ERR_NOT_MEDIA && code !== ERR_NEEDS_PARSE) {
       // ERR_TOO_LARGE: a payload over the kernel's frame limit, or a message too big to scan at all.
-      this.badMessage(code === -3 ? 'media payload is not valid base64'
+      this.badMessage(code === ERR_BASE64 ? 'media payload is not valid base64'
         : bytes.length > 64 * 1024 ? `message too large to scan: ${bytes.length} bytes` : 'media payload too large');
       return;
     }
@@ -366,7 +368,7 @@ export class Call {
         // The scan declined it (escapes, reordered exotic shapes): same kernel, parsed fields.
         const code = this.dsp.inboundPayload(msg.media.payload, Number(msg.media.timestamp), this.echo.beforeInbound(t));
         if (code >= 0) this.onInboundAudio(code, t);
-        else this.badMessage(code === -3 ? 'media payload is not valid base64' : 'media payload too large');
+        else this.badMessage(code === ERR_BASE64 ? 'media payload is not valid base64' : 'media payload too large');
         return;
       }
       case 'mark':
@@ -477,7 +479,7 @@ export class Call {
     const t0 = this.metrics.dspStart();
     let r = this.dsp.outboundMessage(msg);
     this.metrics.dspEnd('outbound', t0);
-    if (r === ERR_NEEDS_PARSE || r === -4) r = this.outboundSlowPath(msg);
+    if (r === ERR_NEEDS_PARSE || r === ERR_TOO_LARGE) r = this.outboundSlowPath(msg);
     if (r === DELTA_DROPPED) return;
     if (r < 0) {
       this.log.warn({ code: r }, 'model audio delta rejected');

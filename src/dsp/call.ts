@@ -111,14 +111,6 @@ export interface CallDspOptions {
   vad?: Partial<VadParams>;
 }
 
-/** Result of one inbound media message. */
-export interface InboundResult {
-  /** VAD flags (VAD_*) when >= 0, else an ERR_* code. */
-  code: number;
-  /** The model append message; a view valid until the next call into this module. */
-  message: Uint8Array | null;
-}
-
 export class CallDsp {
   private readonly ex: CallExports;
   private ptr: number;
